@@ -1,0 +1,5 @@
+"""Allows ``python -m procorefs``."""
+
+from procorefs.cli import main
+
+raise SystemExit(main())

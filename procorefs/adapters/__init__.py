@@ -1,0 +1,1 @@
+"""OS bindings: each adapter decodes a callback, calls the core once, encodes the result."""

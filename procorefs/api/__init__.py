@@ -1,0 +1,1 @@
+"""Speaks Procore's REST API over HTTP (httpx, keyring); knows nothing of filesystems."""

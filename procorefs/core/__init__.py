@@ -1,0 +1,1 @@
+"""Filesystem semantics on top of the API client: path-based, synchronous, thread-safe."""

@@ -1,0 +1,1 @@
+"""A local Procore-compatible server: the demo backend and the tests' ground truth."""
