@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["tests.support.emulator"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
