@@ -105,6 +105,18 @@ class FsReadOnlyFs(FsError):
     errno_code = _errno.EROFS
 
 
+class FsNoData(FsError):
+    """A missing extended attribute (ENOATTR where the OS has it, else ENODATA)."""
+
+    errno_code = getattr(_errno, "ENOATTR", _errno.ENODATA)
+
+
+class FsTryAgain(FsError):
+    """Procore's rate limit is spent for now; the same call may succeed later (EAGAIN)."""
+
+    errno_code = _errno.EAGAIN
+
+
 ALL_FS_ERRORS: tuple[type[FsError], ...] = (
     FsError,
     FsIOError,
@@ -124,4 +136,6 @@ ALL_FS_ERRORS: tuple[type[FsError], ...] = (
     FsTimedOut,
     FsCrossDevice,
     FsReadOnlyFs,
+    FsNoData,
+    FsTryAgain,
 )
