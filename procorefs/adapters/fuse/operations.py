@@ -1,0 +1,315 @@
+"""The mfusepy ``Operations`` object: FUSE callbacks translated into ProcoreFS calls.
+
+Each callback decodes its arguments, makes one call into the core and encodes the answer
+(``st_*`` dicts, byte strings). Errors travel as the core's ``FsError`` subclasses, which are
+``OSError``\\ s carrying their errno, so mfusepy answers ``-errno`` without a table here; any
+other exception is a bug, logged once and answered with EIO rather than mfusepy's EINVAL.
+
+Protocol rules this class keeps (shared/fuse-notes.md):
+- mfusepy registers every attribute whose name is a FUSE operation. Only the callbacks below
+  carry such names (``tests/unit/test_fuse_operations.py`` checks the exact set); no
+  ``lock``/``flush``/``fsync`` exist, so the kernel keeps POSIX and flock locks locally and
+  flush/fsync are no-ops until the write path needs them.
+- The mount runs with ``raw_fi``: ``open``/``create`` receive the ``fuse_file_info`` itself so
+  they can set ``keep_cache`` from the core, and the other callbacks read ``fi.fh``.
+- ``use_ns``: times cross as integer nanoseconds.
+- ``nullpath_ok`` stays off (no ``flag_nopath``/``flag_nullpath_ok`` attributes): every
+  callback gets a path.
+- Only ``user.*`` extended attributes exist. The kernel asks for ``security.capability`` on
+  every write and ``security.selinux``/``system.posix_acl_*`` on every ``ls -l``: those are
+  answered ENODATA here, without a call into the core.
+- ``rename`` receives the renameat2 flags (the mount runner passes them through, which
+  mfusepy 3.1.1 alone does not): RENAME_NOREPLACE is honoured, any other flag is EINVAL.
+- Until the core has a write path (issue 5) it has no ``create``/``truncate``/``write``:
+  ``create`` asks it about the folder and answers EROFS, ``truncate`` asks it the question an
+  open for writing asks, and no ``write``/``flush``/``fsync`` callbacks exist, since no handle
+  open for writing can exist.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import math
+import os
+import posixpath
+import stat
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from procorefs.core.types import DirEntry, EntryStat, StatFs
+from procorefs.errors import (
+    FsAccessDenied,
+    FsInvalid,
+    FsIOError,
+    FsNoData,
+    FsNotPermitted,
+    FsNotSupported,
+    FsReadOnlyFs,
+)
+
+log = logging.getLogger(__name__)
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+RENAME_WHITEOUT = 4
+
+# Extended attributes outside this namespace never exist on the mount.
+XATTR_NAMESPACE = "user."
+
+BLOCK_SIZE = 512
+PREFERRED_IO_SIZE = 128 * 1024
+_NS = 1_000_000_000
+
+
+class CoreFS(Protocol):
+    """The part of ``procorefs.core.fs.ProcoreFS`` this adapter calls."""
+
+    def getattr(self, path: str) -> EntryStat: ...
+    def readdir(self, path: str) -> list[DirEntry]: ...
+    def open(self, path: str, flags: int) -> int: ...
+    def read(self, handle: int, offset: int, size: int) -> bytes: ...
+    def release(self, handle: int) -> None: ...
+    def keep_kernel_cache(self, handle: int) -> bool: ...
+    def mkdir(self, path: str) -> None: ...
+    def rmdir(self, path: str) -> None: ...
+    def unlink(self, path: str) -> None: ...
+    def rename(self, old: str, new: str, *, replace: bool = True) -> None: ...
+    def statfs(self) -> StatFs: ...
+    def getxattr(self, path: str, name: str) -> bytes: ...
+    def listxattr(self, path: str) -> list[str]: ...
+
+
+class FileInfo(Protocol):
+    """The fields of libfuse's ``struct fuse_file_info`` the adapter touches."""
+
+    flags: int
+    fh: int
+    keep_cache: int
+    direct_io: int
+
+
+def to_ns(seconds: float) -> int:
+    """Float seconds to integer nanoseconds without the rounding noise of ``t * 1e9``."""
+    whole = math.floor(seconds)
+    return whole * _NS + round((seconds - whole) * _NS)
+
+
+def mode_of(entry: EntryStat) -> int:
+    """Type and permission bits: read-only items lose their write bits."""
+    if entry.kind == "dir":
+        return stat.S_IFDIR | (0o555 if entry.read_only else 0o755)
+    return stat.S_IFREG | (0o444 if entry.read_only else 0o644)
+
+
+def stat_dict(entry: EntryStat, uid: int, gid: int) -> dict[str, int]:
+    """An ``EntryStat`` as mfusepy's ``st_*`` dict (times in nanoseconds)."""
+    mtime = to_ns(entry.mtime)
+    return {
+        "st_mode": mode_of(entry),
+        "st_nlink": 2 if entry.kind == "dir" else 1,
+        "st_size": entry.size,
+        "st_uid": uid,
+        "st_gid": gid,
+        "st_blocks": (entry.size + BLOCK_SIZE - 1) // BLOCK_SIZE,
+        "st_blksize": PREFERRED_IO_SIZE,
+        # A document store keeps no access time; mtime is the honest answer.
+        "st_atime": mtime,
+        "st_mtime": mtime,
+        "st_ctime": to_ns(entry.ctime),
+        "st_birthtime": to_ns(entry.birthtime),
+    }
+
+
+def statfs_dict(info: StatFs) -> dict[str, int]:
+    return {
+        "f_bsize": info.block_size,
+        "f_frsize": info.block_size,
+        "f_blocks": info.blocks,
+        "f_bfree": info.blocks_free,
+        "f_bavail": info.blocks_free,
+        "f_files": info.files,
+        "f_ffree": info.files_free,
+        "f_favail": info.files_free,
+        "f_namemax": info.name_max,
+    }
+
+
+_Ops = TypeVar("_Ops", bound="FuseOperations")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _callback(
+    func: Callable[Concatenate[_Ops, _P], _R],
+) -> Callable[Concatenate[_Ops, _P], _R]:
+    """Let errno-carrying errors through; turn anything else into a logged EIO."""
+
+    @functools.wraps(func)
+    def wrapper(self: _Ops, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(self, *args, **kwargs)
+        except OSError as exc:
+            if isinstance(exc.errno, int) and exc.errno > 0:
+                raise
+            log.exception("internal error in %s%r", func.__name__, args)
+            raise FsIOError(f"internal error in {func.__name__}") from None
+        except Exception:
+            log.exception("internal error in %s%r", func.__name__, args)
+            raise FsIOError(f"internal error in {func.__name__}") from None
+
+    return wrapper
+
+
+class FuseOperations:
+    """mfusepy callbacks over a ProcoreFS (see the module docstring for the rules)."""
+
+    use_ns = True
+
+    def __init__(self, fs: CoreFS, *, uid: int, gid: int,
+                 on_mounted: Callable[[], None] | None = None) -> None:
+        self._fs = fs
+        self._uid = uid
+        self._gid = gid
+        self._on_mounted = on_mounted
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @_callback
+    def init(self, path: str) -> None:
+        if self._on_mounted is not None:
+            self._on_mounted()
+
+    # -- metadata -------------------------------------------------------------------------
+    @_callback
+    def getattr(self, path: str | None, fh: object = None) -> dict[str, int]:
+        if path is None:
+            # libfuse hands no path for an open file that was unlinked (hard_remove, see
+            # runner.py); the core knows files by path only.
+            raise OSError(errno.ESTALE, os.strerror(errno.ESTALE))
+        return stat_dict(self._fs.getattr(path), self._uid, self._gid)
+
+    @_callback
+    def access(self, path: str, amode: int) -> int:
+        entry = self._fs.getattr(path)
+        # Mirrors the mode bits getattr reports: no write on read-only items, no execute on files.
+        if (amode & os.W_OK and entry.read_only) or (amode & os.X_OK and entry.kind == "file"):
+            raise FsAccessDenied("", path)
+        return 0
+
+    @_callback
+    def readdir(self, path: str, fh: int) -> list[str | tuple[str, dict[str, int], int]]:
+        listing: list[str | tuple[str, dict[str, int], int]] = [".", ".."]
+        listing.extend(
+            (entry.name, {"st_mode": mode_of(entry.stat)}, 0) for entry in self._fs.readdir(path))
+        return listing
+
+    @_callback
+    def statfs(self, path: str) -> dict[str, int]:
+        return statfs_dict(self._fs.statfs())
+
+    # -- content --------------------------------------------------------------------------
+    @_callback
+    def open(self, path: str, fi: FileInfo) -> int:
+        fi.fh = self._fs.open(path, fi.flags)
+        fi.keep_cache = 1 if self._fs.keep_kernel_cache(fi.fh) else 0
+        return 0
+
+    @_callback
+    def create(self, path: str, mode: int, fi: FileInfo) -> int:
+        # The core has no way to create files until the write path exists (issue 5): ask it
+        # about the folder (ENOENT, ENOTDIR and EACCES come from there), then refuse.
+        self._fs.getattr(posixpath.dirname(path))
+        log.warning("cannot create %r: this version of procorefs cannot write file contents "
+                    "yet", path)
+        raise FsReadOnlyFs("creating files is not supported yet", path)
+
+    @_callback
+    def truncate(self, path: str, length: int, fh: object = None) -> int:
+        # The core has no write path yet: truncating asks it the same question as an open
+        # for writing (libfuse 3 sends O_TRUNC opens that way), and it answers EROFS, or
+        # EACCES for a file checked out by someone else, or ENOENT.
+        handle = self._fs.open(path, os.O_WRONLY | os.O_TRUNC)
+        self._fs.release(handle)
+        raise FsReadOnlyFs("truncating is not supported yet", path)
+
+    @_callback
+    def read(self, path: str, size: int, offset: int, fi: FileInfo) -> bytes:
+        return self._fs.read(fi.fh, offset, size)
+
+    @_callback
+    def release(self, path: str, fi: FileInfo) -> int:
+        self._fs.release(fi.fh)
+        return 0
+
+    # -- namespace ------------------------------------------------------------------------
+    @_callback
+    def mkdir(self, path: str, mode: int) -> int:
+        self._fs.mkdir(path)
+        return 0
+
+    @_callback
+    def rmdir(self, path: str) -> int:
+        self._fs.rmdir(path)
+        return 0
+
+    @_callback
+    def unlink(self, path: str) -> int:
+        self._fs.unlink(path)
+        return 0
+
+    @_callback
+    def rename(self, old: str, new: str, flags: int = 0) -> int:
+        if flags & ~RENAME_NOREPLACE:
+            raise FsInvalid(f"rename flags {flags:#x} are not supported", new)
+        self._fs.rename(old, new, replace=not flags & RENAME_NOREPLACE)
+        return 0
+
+    @_callback
+    def link(self, target: str, source: str) -> int:
+        raise FsNotPermitted("Procore documents have no hard links", target)
+
+    @_callback
+    def symlink(self, target: str, source: str) -> int:
+        raise FsNotPermitted("Procore documents have no symbolic links", target)
+
+    @_callback
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        raise FsNotPermitted("only regular files and folders can be created", path)
+
+    # -- attributes a document store does not keep: accepted so that rsync, tar and
+    # -- LibreOffice succeed, and logged so that a surprised user can see why.
+    @_callback
+    def chmod(self, path: str, mode: int) -> int:
+        log.debug("chmod %s %o ignored: Procore keeps no modes", path, mode)
+        return 0
+
+    @_callback
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        log.debug("chown %s %d:%d ignored: Procore keeps no owners", path, uid, gid)
+        return 0
+
+    @_callback
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        log.debug("utimens %s %r ignored: Procore sets modification times itself", path, times)
+        return 0
+
+    # -- extended attributes --------------------------------------------------------------
+    @_callback
+    def getxattr(self, path: str, name: str, *position: int) -> bytes:
+        if not name.startswith(XATTR_NAMESPACE):
+            raise FsNoData("", path)
+        return self._fs.getxattr(path, name)
+
+    @_callback
+    def listxattr(self, path: str) -> list[str]:
+        return self._fs.listxattr(path)
+
+    @_callback
+    def setxattr(self, path: str, name: str, value: bytes, options: int, *position: int) -> int:
+        raise FsNotSupported("extended attributes on Procore documents are read-only", path)
+
+    @_callback
+    def removexattr(self, path: str, name: str) -> int:
+        raise FsNotSupported("extended attributes on Procore documents are read-only", path)
+

@@ -1,0 +1,125 @@
+"""Running a FUSE mount of a ProcoreFS until it is unmounted.
+
+Owns the libfuse options (one pure function, unit-tested) and the small mfusepy subclass that
+passes renameat2 flags through: mfusepy 3.1.1 drops them, so without it
+``renameat2(RENAME_EXCHANGE)`` would silently become an overwriting rename.
+
+Choices made here, deliberately:
+- libfuse always runs in the foreground of its process and multi-threaded; making a
+  background process is the app's job (forking inside libfuse would fork a threaded Python).
+- ``hard_remove``: unlinking, or renaming over, a file that is still open goes straight to
+  Procore instead of libfuse's ``.fuse_hiddenXXXX`` rename, so such names never reach Procore
+  (where even a deleted file stays in the recycle bin). The price: the open descriptor of an
+  unlinked file answers ESTALE (tests/mount/test_semantics.py backs both halves).
+- attr/entry/negative timeouts of 1 s; the core's own TTL caches sit behind them.
+- ``default_permissions`` stays off for a private mount: only the mounting user can enter it
+  (the kernel's rule without ``allow_other``) and the files show that user's uid/gid. With
+  ``--allow-other`` it is switched on, so other local users get what the mode bits say
+  (read-only) rather than the mounting user's full access.
+- no ``direct_io`` (mmap and the page cache keep working); ``keep_cache`` is set per open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from procorefs.adapters.fuse.library import LibraryInfo, load_mfusepy
+from procorefs.adapters.fuse.operations import CoreFS, FuseOperations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    allow_other: bool = False
+    attr_timeout: float = 1.0
+    entry_timeout: float = 1.0
+    negative_timeout: float = 1.0
+    fsname: str = "procorefs"
+    debug: bool = False
+
+
+def fuse_options(options: MountOptions) -> dict[str, Any]:
+    """The keyword options given to ``mfusepy.FUSE`` (they become ``-o`` options)."""
+    opts: dict[str, Any] = {
+        "foreground": True,
+        "nothreads": False,
+        "fsname": options.fsname,
+        "attr_timeout": options.attr_timeout,
+        "entry_timeout": options.entry_timeout,
+        "negative_timeout": options.negative_timeout,
+        "hard_remove": True,
+    }
+    if sys.platform.startswith("linux"):
+        opts["subtype"] = "procorefs"
+    if options.allow_other:
+        opts["allow_other"] = True
+        opts["default_permissions"] = True
+    if options.debug:
+        opts["debug"] = True
+    return opts
+
+
+@cache
+def _fuse_class() -> type[Any]:
+    mfusepy, _ = load_mfusepy()
+
+    class ProcoreFUSE(mfusepy.FUSE):  # type: ignore[misc, name-defined]
+        """mfusepy's FUSE with renameat2 flags handed to ``Operations.rename``."""
+
+        def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
+            result: int = self.operations.rename(
+                old.decode(self.encoding, self.errors), new.decode(self.encoding, self.errors),
+                flags)
+            return result
+
+    return ProcoreFUSE
+
+
+def library() -> LibraryInfo:
+    """Which libfuse this process uses (loading it if needed)."""
+    return load_mfusepy()[1]
+
+
+def run_mount(fs: CoreFS, mountpoint: str, options: MountOptions, *,
+              on_mounted: Callable[[], None] | None = None) -> None:
+    """Mount ``fs`` at ``mountpoint`` and serve it until unmounted (or SIGINT/SIGTERM/SIGHUP).
+
+    libfuse installs its own handlers for those signals while it runs: each ends the loop
+    and unmounts cleanly before this function returns. Raises ``MountFailed`` when libfuse
+    cannot mount (its own message is on stderr).
+    """
+    info = library()
+    live = threading.Event()
+
+    def mounted() -> None:
+        live.set()
+        if on_mounted is not None:
+            on_mounted()
+
+    if sys.platform == "win32":
+        raise MountFailed("FUSE mounts are for Linux and macOS; Windows uses WinFsp")
+    operations = FuseOperations(fs, uid=os.getuid(), gid=os.getgid(), on_mounted=mounted)
+    kwargs = fuse_options(options)
+    log.info("mounting at %s with %s", mountpoint, info)
+    try:
+        _fuse_class()(operations, mountpoint, raw_fi=True, **kwargs)
+    except RuntimeError as exc:
+        if not live.is_set():
+            raise MountFailed(f"libfuse could not mount {mountpoint} (status {exc})") from None
+        # fuse_main reports a loop ended by a signal (SIGINT/SIGTERM/SIGHUP) as status 8,
+        # the same as a failed session; either way libfuse has unmounted by now.
+        log.info("unmounted %s (libfuse status %s: stopped by a signal)", mountpoint, exc)
+        return
+    log.info("unmounted %s", mountpoint)
+
+
+class MountFailed(RuntimeError):
+    """libfuse refused to mount (its reason is on stderr)."""

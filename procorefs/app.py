@@ -1,0 +1,434 @@
+"""The composition root: settings -> API client -> ProcoreFS -> FUSE mount runner.
+
+Owns everything about a mount that is neither filesystem semantics (``core``) nor the FUSE
+protocol (``adapters.fuse``): which root the mount shows (a project, a company, or every
+company), where its caches and log live, checking the mountpoint before libfuse sees it,
+starting a mount as a background process that is handed back only once it is ready, and
+unmounting. Failures a user can act on are raised as ``MountError`` with a one-line message;
+the CLI prints them without a traceback.
+
+Files in the state directory, per mountpoint (``<slug>`` is derived from its path):
+``logs/mount-<slug>.log`` (the mount's log, rotated), ``logs/mount-<slug>.err`` (stderr of a
+background mount, kept to report why it died) and ``mounts/<slug>.json`` (pid and mountpoint of
+the live mount, so ``unmount`` can wait for the process to finish its work).
+
+The client, the core and the FUSE adapter are imported where a mount is made, not at import
+time: checking a mountpoint, unmounting and the demo's plumbing keep working on a machine
+where libfuse, or the core, cannot load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import logging.handlers
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from procorefs.config import Settings, ensure_private_dir
+
+if TYPE_CHECKING:
+    from procorefs.api.client import ProcoreClient
+    from procorefs.core.fs import CoreConfig, Layout, ProcoreFS
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+UNMOUNT_WAIT = 30.0
+_POLL = 0.05
+# libfuse 3 prints this on every mount; it means nothing to a user (shared/fuse-notes.md).
+_HARMLESS_STDERR = re.compile(r"Ignoring invalid max threads value")
+
+
+class MountError(Exception):
+    """A mount or unmount cannot go ahead; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class MountRequest:
+    mountpoint: Path
+    cache_dir: Path | None = None
+    ttl: float | None = None
+    poll_budget: int | None = None
+    allow_other: bool = False
+    debug: bool = False
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+def normalize_mountpoint(path: Path | str) -> Path:
+    """Absolute, with ``~`` expanded, but symlinks kept (resolving would stat the mount)."""
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
+
+
+def mount_slug(mountpoint: Path) -> str:
+    """A file-name-safe, readable and unique name for a mountpoint."""
+    text = str(mountpoint).strip("/") or "root"
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[-48:].strip("-") or "mount"
+    digest = hashlib.sha256(str(mountpoint).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def log_path(settings: Settings, mountpoint: Path) -> Path:
+    return settings.state_dir / "logs" / f"mount-{mount_slug(mountpoint)}.log"
+
+
+def _stderr_path(settings: Settings, mountpoint: Path) -> Path:
+    return settings.state_dir / "logs" / f"mount-{mount_slug(mountpoint)}.err"
+
+
+def _record_path(settings: Settings, mountpoint: Path) -> Path:
+    return settings.state_dir / "mounts" / f"{mount_slug(mountpoint)}.json"
+
+
+# --- mountpoints ------------------------------------------------------------------------------
+
+def check_mountpoint(path: Path) -> Path:
+    """The mountpoint, checked: an existing, empty directory that nothing is mounted on."""
+    mountpoint = normalize_mountpoint(path)
+    try:
+        st = os.stat(mountpoint)
+    except FileNotFoundError:
+        raise MountError(f"mountpoint {mountpoint} does not exist; create it first "
+                         f"(mkdir -p {mountpoint})") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            raise MountError(f"{mountpoint} is a dead mount left behind by a crash; run "
+                             f"`procorefs unmount {mountpoint}` first") from None
+        raise MountError(f"cannot use {mountpoint} as a mountpoint: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise MountError(f"mountpoint {mountpoint} is not a directory")
+    if os.path.ismount(mountpoint):
+        raise MountError(f"{mountpoint} is already a mount point; run "
+                         f"`procorefs unmount {mountpoint}` or choose another directory")
+    try:
+        with os.scandir(mountpoint) as entries:
+            occupied = next(entries, None) is not None
+    except OSError as exc:
+        raise MountError(f"cannot use {mountpoint} as a mountpoint: {exc.strerror}") from None
+    if occupied:
+        raise MountError(f"mountpoint {mountpoint} is not empty; mounting would hide its "
+                         "files, so choose an empty directory")
+    if not _is_root() and not os.access(mountpoint, os.W_OK):
+        raise MountError(f"you cannot mount on {mountpoint}: it is not writable by you")
+    return mountpoint
+
+
+def _is_root() -> bool:
+    if sys.platform == "win32":
+        return False
+    return os.getuid() == 0
+
+
+def _allow_other_permitted() -> bool:
+    if _is_root() or not sys.platform.startswith("linux"):
+        return True
+    try:
+        text = Path("/etc/fuse.conf").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.strip() == "user_allow_other" for line in text.splitlines())
+
+
+def _fuse_type(mountpoint: Path) -> str | None:
+    """The filesystem type mounted exactly at ``mountpoint`` (Linux), or None."""
+    try:
+        lines = Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    wanted = str(mountpoint)
+    found = None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and _unescape_mounts(fields[1]) == wanted:
+            found = fields[2]
+    return found
+
+
+def _unescape_mounts(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def is_mounted(mountpoint: Path) -> bool:
+    """True for a live mount, and for a dead FUSE mount (ENOTCONN) still in the table."""
+    try:
+        return os.path.ismount(mountpoint) or _fuse_type(mountpoint) is not None
+    except OSError:
+        return False
+
+
+# --- what the mount shows ---------------------------------------------------------------------
+
+def resolve_layout(client: ProcoreClient, settings: Settings) -> Layout:
+    """``--project`` (finding its company if not given), ``--company``, or every company."""
+    from procorefs.core.fs import Layout
+    if settings.project_id is not None:
+        company_id = settings.company_id
+        if company_id is None:
+            company_id = find_project_company(client, settings.project_id)
+        return Layout("project", company_id=company_id, project_id=settings.project_id)
+    if settings.company_id is not None:
+        return Layout("company", company_id=settings.company_id)
+    return Layout("all")
+
+
+def find_project_company(client: ProcoreClient, project_id: int) -> int:
+    for company in client.companies():
+        if any(project.id == project_id for project in client.projects(company.id)):
+            return company.id
+    raise MountError(f"project {project_id} is not among the projects this account can see; "
+                     "check the id, or give its company with --company")
+
+
+def core_config(settings: Settings, request: MountRequest, layout: Layout) -> CoreConfig:
+    from procorefs.core.fs import CoreConfig
+    # The core keeps one private directory per (server, layout) inside it.
+    cache_dir = request.cache_dir or settings.cache_dir
+    ensure_private_dir(cache_dir)
+    tuning: dict[str, Any] = {}
+    if request.ttl is not None:
+        # One freshness knob for the user: cached listings live that long, and the change
+        # poll runs that often (within the budget).
+        tuning.update(metadata_ttl=request.ttl, negative_ttl=request.ttl,
+                      poll_interval=request.ttl)
+    if request.poll_budget is not None:
+        tuning["poll_budget_per_hour"] = request.poll_budget
+    return CoreConfig(layout=layout, cache_dir=cache_dir, api_url=settings.api_url, **tuning)
+
+
+def describe(layout: Layout) -> str:
+    if layout.mode == "project":
+        return f"project {layout.project_id} (company {layout.company_id})"
+    if layout.mode == "company":
+        return f"company {layout.company_id}"
+    return "all companies"
+
+
+# --- running a mount --------------------------------------------------------------------------
+
+def setup_mount_logging(settings: Settings, mountpoint: Path, verbosity: int) -> Path:
+    """Send this process's log to the mount's log file as well (INFO, or DEBUG with -vv)."""
+    path = log_path(settings, mountpoint)
+    ensure_private_dir(path.parent)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5 * 2**20, backupCount=3,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
+    root = logging.getLogger()
+    console_level = root.getEffectiveLevel()
+    # The console keeps the verbosity the user asked for; only the file gets more.
+    for existing in root.handlers:
+        if existing.level == logging.NOTSET:
+            existing.setLevel(console_level)
+    root.addHandler(handler)
+    root.setLevel(min(console_level, handler.level))
+    return path
+
+
+def mount_foreground(settings: Settings, request: MountRequest, *,
+                     on_mounted: Callable[[str], None] | None = None) -> None:
+    """Mount and serve until unmounted; ``on_mounted`` gets a description once it is live."""
+    mountpoint = check_mountpoint(request.mountpoint)
+    if request.allow_other and not _allow_other_permitted():
+        raise MountError("--allow-other needs 'user_allow_other' in /etc/fuse.conf "
+                         "(ask your administrator)")
+    from procorefs.adapters.fuse.library import FuseUnavailable
+    from procorefs.adapters.fuse.runner import MountFailed, MountOptions, run_mount
+    from procorefs.api.client import ProcoreClient
+    from procorefs.api.errors import ApiError
+    from procorefs.core.fs import ProcoreFS
+
+    settings.prepare_dirs()
+    record = _record_path(settings, mountpoint)
+    with ProcoreClient.from_settings(settings) as client:
+        _check_signed_in(client)
+        try:
+            layout = resolve_layout(client, settings)
+        except ApiError as exc:
+            raise MountError(f"cannot find what to mount: {exc}") from None
+        fs = ProcoreFS(client, core_config(settings, request, layout))
+        what = describe(layout)
+
+        def mounted() -> None:
+            try:
+                _write_record(record, mountpoint)
+            except OSError as exc:
+                # Only `procorefs unmount` waiting for this process needs it: not worth
+                # failing a mount that is up.
+                log.warning("cannot record the mount in %s: %s", record, exc.strerror)
+            log.info("mounted %s at %s", what, mountpoint)
+            if on_mounted is not None:
+                on_mounted(what)
+
+        fs.start()
+        try:
+            _check_root(fs, what)
+            run_mount(fs, str(mountpoint), MountOptions(allow_other=request.allow_other,
+                                                       debug=request.debug),
+                      on_mounted=mounted)
+        except FuseUnavailable as exc:
+            raise MountError(str(exc)) from None
+        except MountFailed:
+            raise MountError(f"libfuse could not mount {mountpoint} (its message is above; "
+                             f"the log is {log_path(settings, mountpoint)})") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                record.unlink()
+            fs.close()
+
+
+def _check_signed_in(client: ProcoreClient) -> None:
+    from procorefs.api.errors import ApiError, NetworkError, Unauthorized
+
+    try:
+        client.me()
+    except Unauthorized as exc:
+        raise MountError(f"not signed in to Procore ({exc.message}); run `procorefs login` "
+                         "or set PROCOREFS_ACCESS_TOKEN") from None
+    except NetworkError as exc:
+        # The core can still serve what it cached; it says so itself when asked for more.
+        log.warning("Procore cannot be reached (%s); mounting with what is cached", exc)
+    except ApiError as exc:
+        raise MountError(f"Procore refused the sign-in check: {exc}") from None
+
+
+def _check_root(fs: ProcoreFS, what: str) -> None:
+    """Open the root before mounting: a wrong id must fail here, not as an unreadable mount."""
+    from procorefs.errors import FsError, FsOffline
+
+    try:
+        fs.getattr("/")
+    except FsOffline as exc:
+        log.warning("Procore cannot be reached (%s); mounting with what is cached", exc.strerror)
+    except FsError as exc:
+        raise MountError(f"cannot open {what}: {exc.strerror}") from None
+
+
+def _write_record(path: Path, mountpoint: Path) -> None:
+    ensure_private_dir(path.parent)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "mountpoint": str(mountpoint),
+                               "started": time.time()}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def start_background(settings: Settings, mountpoint: Path, child_argv: Sequence[str], *,
+                     timeout: float = READY_TIMEOUT,
+                     env: dict[str, str] | None = None) -> int:
+    """Start ``child_argv`` (a foreground mount) detached; return its pid once it is mounted.
+
+    If the child dies first, its last words (stderr) become the ``MountError``.
+    """
+    mountpoint = check_mountpoint(mountpoint)
+    settings.prepare_dirs()
+    err_path = _stderr_path(settings, mountpoint)
+    ensure_private_dir(err_path.parent)
+    with open(err_path, "wb") as err:
+        child = subprocess.Popen(list(child_argv), stdin=subprocess.DEVNULL, stdout=err,
+                                 stderr=err, start_new_session=True, env=env)
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(mountpoint):
+        code = child.poll()
+        if code is not None:
+            raise MountError(_child_failure(err_path, code))
+        if time.monotonic() > deadline:
+            child.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(5)
+            raise MountError(f"the mount did not become ready within {timeout:.0f} s; "
+                             f"see {log_path(settings, mountpoint)}")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(_POLL)
+    # The child outlives us on purpose; tell Popen not to warn about it.
+    child.returncode = 0
+    return child.pid
+
+
+def _child_failure(err_path: Path, code: int) -> str:
+    try:
+        lines = err_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    words = [line.strip() for line in lines
+             if line.strip() and not _HARMLESS_STDERR.search(line)]
+    if words:
+        last = words[-1]
+        return last.removeprefix("procorefs: ")
+    return f"the mount process exited with status {code} before the mount was ready"
+
+
+# --- unmounting -------------------------------------------------------------------------------
+
+def unmount_command(mountpoint: Path, *, lazy: bool = False) -> list[str]:
+    if sys.platform == "darwin":
+        return ["umount", *(["-f"] if lazy else []), str(mountpoint)]
+    tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount3"
+    return [tool, "-u", *(["-z"] if lazy else []), str(mountpoint)]
+
+
+def unmount(settings: Settings, path: Path, *, lazy: bool = False,
+            wait: float = UNMOUNT_WAIT) -> None:
+    """Unmount a procorefs (FUSE) mount and wait for its process to finish."""
+    mountpoint = normalize_mountpoint(path)
+    fstype = _fuse_type(mountpoint)
+    if sys.platform.startswith("linux"):
+        if fstype is None:
+            raise MountError(f"{mountpoint} is not mounted")
+        if not fstype.startswith("fuse"):
+            raise MountError(f"{mountpoint} is not a procorefs mount (it is {fstype})")
+    elif not is_mounted(mountpoint):
+        raise MountError(f"{mountpoint} is not mounted")
+    result = subprocess.run(unmount_command(mountpoint, lazy=lazy), capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0:
+        message = result.stderr.strip() or result.stdout.strip()
+        if "busy" in message.lower():
+            raise MountError(f"{mountpoint} is busy: a program still has a file or folder "
+                             "open in it; close it, or use --lazy to detach now")
+        raise MountError(f"cannot unmount {mountpoint}: {message}")
+    _wait_for_mount_process(settings, mountpoint, wait)
+
+
+def _wait_for_mount_process(settings: Settings, mountpoint: Path, wait: float) -> None:
+    record = _record_path(settings, mountpoint)
+    try:
+        pid = int(json.loads(record.read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    deadline = time.monotonic() + wait
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            log.warning("the mount process %d is still finishing; its log is %s", pid,
+                        log_path(settings, mountpoint))
+            return
+        time.sleep(_POLL)
+
+
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return False  # os.kill would terminate it there; WinFsp mounts are not run this way
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True

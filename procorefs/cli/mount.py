@@ -1,0 +1,140 @@
+"""``procorefs mount`` and ``procorefs unmount``.
+
+``mount`` runs in the foreground with ``--foreground``; otherwise it starts the same command
+with ``--foreground`` as a detached process and returns once the mount is ready, so the two
+paths share every line of mounting code. The child's command line is rebuilt from the parsed
+flags (never from ``sys.argv``), and secrets reach it only through the environment or the
+keyring, as they reached this process.
+
+``procorefs.app`` (and with it the core and libfuse) is imported only when a command runs, so
+that every other command keeps working on a machine where mounting cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from procorefs.cli import UserError
+from procorefs.config import ConfigError, Settings, add_connection_arguments, settings_from_args
+
+if TYPE_CHECKING:
+    from procorefs import app
+
+
+def register(subparsers: Any) -> None:
+    mount = subparsers.add_parser(
+        "mount", help="mount Procore Documents at a directory",
+        description="Mount Procore Documents: one project (--project), a company's documents "
+                    "and projects (--company), or every company you can see (neither).")
+    mount.add_argument("mountpoint", type=Path, help="an existing, empty directory")
+    mount.add_argument("-f", "--foreground", action="store_true",
+                       help="stay in the foreground (Ctrl-C unmounts)")
+    mount.add_argument("--cache-dir", type=Path, default=None,
+                       help="where cached metadata and content live "
+                            "(default: a per-server folder in the user cache directory)")
+    mount.add_argument("--ttl", type=_positive_float, default=None, metavar="SECONDS",
+                       help="how long listings are trusted before asking Procore again; "
+                            "changes made by others show up within about this time")
+    mount.add_argument("--poll-budget", type=_non_negative_int, default=None, metavar="N",
+                       help="at most N change-poll requests per hour (0: never poll)")
+    mount.add_argument("--allow-other", action="store_true",
+                       help="let other local users read the mount (needs user_allow_other "
+                            "in /etc/fuse.conf); by default only you can enter it")
+    add_connection_arguments(mount)
+    mount.set_defaults(func=_mount, _parser=mount)
+
+    unmount = subparsers.add_parser("unmount", aliases=["umount"],
+                                    help="unmount a procorefs mount")
+    unmount.add_argument("mountpoint", type=Path)
+    unmount.add_argument("--lazy", action="store_true",
+                         help="detach now even if busy; finish when the last file closes")
+    unmount.add_argument("--config", dest="config_file", type=Path, default=None,
+                         help=argparse.SUPPRESS)
+    unmount.set_defaults(func=_unmount)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return settings_from_args(args)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _request(args: argparse.Namespace) -> app.MountRequest:
+    from procorefs import app
+    return app.MountRequest(
+        mountpoint=app.normalize_mountpoint(args.mountpoint),
+        cache_dir=args.cache_dir.expanduser().absolute() if args.cache_dir else None,
+        ttl=args.ttl, poll_budget=args.poll_budget, allow_other=args.allow_other,
+        debug=args.verbose >= 3)
+
+
+def _mount(args: argparse.Namespace) -> int:
+    from procorefs import app
+    settings = _settings(args)
+    request = _request(args)
+    try:
+        if args.foreground:
+            app.setup_mount_logging(settings, request.mountpoint, args.verbose)
+
+            def announce(what: str) -> None:
+                print(f"procorefs: mounted {what} at {request.mountpoint}; press Ctrl-C or run "
+                      f"`procorefs unmount {request.mountpoint}` to unmount",
+                      file=sys.stderr, flush=True)
+
+            app.mount_foreground(settings, request, on_mounted=announce)
+            return 0
+        pid = app.start_background(settings, request.mountpoint, child_argv(args))
+    except app.MountError as exc:
+        raise UserError(str(exc)) from None
+    print(f"mounted at {request.mountpoint} (process {pid}, log "
+          f"{app.log_path(settings, request.mountpoint)})")
+    return 0
+
+
+def child_argv(args: argparse.Namespace) -> list[str]:
+    """The command line of the foreground mount a background ``mount`` starts."""
+    from procorefs import app
+    parser: argparse.ArgumentParser = args._parser
+    argv = [sys.executable, "-m", "procorefs", *(["-v"] * args.verbose), "mount"]
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "foreground"):
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value is False or value == action.default:
+            continue
+        flag = next((s for s in action.option_strings if s.startswith("--")),
+                    action.option_strings[0])
+        if action.nargs == 0:
+            argv.append(flag)
+        else:
+            argv += [flag, str(value)]
+    argv += ["--foreground", "--", str(app.normalize_mountpoint(args.mountpoint))]
+    return argv
+
+
+def _unmount(args: argparse.Namespace) -> int:
+    from procorefs import app
+    settings = _settings(args)
+    try:
+        app.unmount(settings, args.mountpoint, lazy=args.lazy)
+    except app.MountError as exc:
+        raise UserError(str(exc)) from None
+    return 0

@@ -1,0 +1,1 @@
+"""The mount tier (see conftest.py)."""

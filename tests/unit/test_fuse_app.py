@@ -1,0 +1,130 @@
+"""The mount's composition root and CLI plumbing that needs no kernel: mountpoint checks,
+per-mount file names, the background child's command line, and reading a dead child's error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+from procorefs import app
+from procorefs.cli import build_parser
+from procorefs.cli.mount import child_argv
+from procorefs.config import Settings, settings_from_args
+
+
+def test_a_missing_mountpoint_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(app.MountError, match="does not exist"):
+        app.check_mountpoint(tmp_path / "nope")
+
+
+def test_a_file_is_not_a_mountpoint(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(app.MountError, match="not a directory"):
+        app.check_mountpoint(tmp_path / "f")
+
+
+def test_a_non_empty_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("x")
+    with pytest.raises(app.MountError, match="not empty"):
+        app.check_mountpoint(tmp_path)
+
+
+def test_something_already_mounted_is_refused() -> None:
+    with pytest.raises(app.MountError, match="already a mount point"):
+        app.check_mountpoint(Path("/proc"))
+
+
+def test_an_empty_directory_is_accepted_and_made_absolute(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mnt").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert app.check_mountpoint(Path("mnt")) == tmp_path / "mnt"
+
+
+def test_mount_slugs_are_readable_unique_and_file_safe() -> None:
+    a = app.mount_slug(Path("/home/dana/Procore/Harbor View"))
+    b = app.mount_slug(Path("/home/dana/Procore/Harbor-View"))
+    assert a != b
+    assert a.startswith("home-dana-Procore-Harbor-View-")
+    assert "/" not in a and " " not in a
+    assert app.mount_slug(Path("/")).startswith("root-")
+
+
+def test_the_mount_table_unescapes_spaces() -> None:
+    assert app._unescape_mounts(r"/home/dana/My\040Docs") == "/home/dana/My Docs"
+
+
+def test_unmounting_what_is_not_mounted_is_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    with pytest.raises(app.MountError, match="not mounted"):
+        app.unmount(settings, tmp_path)
+
+
+def test_unmounting_a_non_fuse_mount_is_refused(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/mounts")
+    with pytest.raises(app.MountError, match="not a procorefs mount"):
+        app.unmount(_settings(tmp_path), Path("/proc"))
+
+
+def test_the_unmount_command_uses_fusermount3_on_linux(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux")
+    argv = app.unmount_command(tmp_path)
+    assert Path(argv[0]).name.startswith("fusermount") and argv[1:] == ["-u", str(tmp_path)]
+    assert app.unmount_command(tmp_path, lazy=True)[1:] == ["-u", "-z", str(tmp_path)]
+
+
+def test_a_dead_childs_last_words_become_the_error(tmp_path: Path) -> None:
+    err = tmp_path / "err"
+    err.write_text("Ignoring invalid max threads value 4294967295 > max (100000).\n"
+                   "procorefs: not signed in to Procore (token expired)\n\n")
+    assert app._child_failure(err, 2) == "not signed in to Procore (token expired)"
+    err.write_text("")
+    assert "status 3" in app._child_failure(err, 3)
+
+
+def test_the_background_child_gets_the_same_flags_plus_foreground(tmp_path: Path) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["-vv", "mount", str(tmp_path / "mnt"), "--api-url",
+                              "http://127.0.0.1:9", "--project", "318842", "--ttl", "2.5",
+                              "--poll-budget", "0", "--allow-other", "--cache-dir",
+                              str(tmp_path / "c")])
+    argv = child_argv(args)
+    assert argv[:3] == [sys.executable, "-m", "procorefs"]
+    assert argv[3:6] == ["-v", "-v", "mount"]
+    assert argv[-3:] == ["--foreground", "--", str(tmp_path / "mnt")]
+    flags = argv[6:-3]
+    assert "--allow-other" in flags
+    flags.remove("--allow-other")
+    pairs = dict(zip(flags[::2], flags[1::2], strict=True))
+    assert pairs == {"--api-url": "http://127.0.0.1:9", "--project": "318842", "--ttl": "2.5",
+                     "--poll-budget": "0", "--cache-dir": str(tmp_path / "c")}
+    # The child parses what it is given into the same settings.
+    again = parser.parse_args(argv[3:])
+    assert (again.foreground, again.ttl, again.project_id, again.allow_other) == (
+        True, 2.5, 318842, True)
+
+
+def test_mount_options_are_validated_by_the_parser() -> None:
+    parser = build_parser()
+    for bad in (["--ttl", "0"], ["--ttl", "-1"], ["--poll-budget", "-2"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["mount", "/mnt", *bad])
+
+
+def _settings(tmp_path: Path) -> Settings:
+    env = {"PROCOREFS_STATE_DIR": str(tmp_path / "state"),
+           "PROCOREFS_CACHE_DIR": str(tmp_path / "cache"),
+           "PROCOREFS_CONFIG": str(tmp_path / "config.toml")}
+    (tmp_path / "config.toml").write_text("")
+    return settings_from_args(argparse.Namespace(), environ=env)
+
+
+def test_the_log_path_is_per_mount(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    log = app.log_path(settings, Path("/mnt/a"))
+    assert log.parent == tmp_path / "state" / "logs" and log.name.startswith("mount-mnt-a-")
