@@ -249,8 +249,9 @@ class EmulatorContext:
         async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path.startswith(CONTROL_PREFIX):
                 return await handler(request)
-            started = time.monotonic()
-            seq = self.log.next_seq()
+            request["log_seq"] = self.log.next_seq()
+            request["log_origin"] = origin
+            request["log_started"] = time.monotonic()
             status = 500
             try:
                 response = await handler(request)
@@ -269,15 +270,33 @@ class EmulatorContext:
                 status = 500
                 return response
             finally:
-                user = request.get("user_id")
-                self.log.add(LogEntry(
-                    seq=seq, time=self.now(), method=request.method, path=request.path,
-                    query=request.query_string, status=status, origin=origin,
-                    user_id=user if isinstance(user, int) else None,
-                    fault=request.get("fault_kind"),
-                    duration_ms=(time.monotonic() - started) * 1000.0))
+                self._record(request, status)
 
         return request_log
+
+    def attach(self, app: web.Application) -> None:
+        """Log a streamed response when its headers go out, not when its body ends.
+
+        A handler that streams (a storage GET, say) returns only after the last byte; by then
+        the client may already have asked for the request log, and must find this request there.
+        """
+        app.on_response_prepare.append(self._on_prepare)
+
+    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        self._record(request, response.status)
+
+    def _record(self, request: web.Request, status: int) -> None:
+        seq = request.get("log_seq")
+        if not isinstance(seq, int) or request.get("log_recorded"):
+            return
+        request["log_recorded"] = True
+        user = request.get("user_id")
+        self.log.add(LogEntry(
+            seq=seq, time=self.now(), method=request.method, path=request.path,
+            query=request.query_string, status=status, origin=request["log_origin"],
+            user_id=user if isinstance(user, int) else None,
+            fault=request.get("fault_kind"),
+            duration_ms=(time.monotonic() - request["log_started"]) * 1000.0))
 
 
 @web.middleware

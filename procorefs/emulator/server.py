@@ -83,6 +83,7 @@ def build_context(settings: EmulatorSettings, data_dir: Path) -> EmulatorContext
 def build_api_app(ctx: EmulatorContext) -> web.Application:
     app = web.Application(middlewares=ctx.middlewares("api"), client_max_size=MAX_API_BODY)
     app.on_response_prepare.append(add_rate_limit_headers)
+    ctx.attach(app)
     oauth.add_routes(app, ctx)
     rest.add_routes(app, ctx)
     add_api_routes(app, ctx)

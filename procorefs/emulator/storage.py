@@ -78,6 +78,7 @@ def build_storage_app(ctx: EmulatorContext) -> web.Application:
     """The storage origin's application, with the server's storage middlewares."""
     middlewares: list[Any] = [*ctx.middlewares("storage"), _refuse_authorization]
     app = web.Application(middlewares=middlewares, client_max_size=1024**2)
+    ctx.attach(app)
     storage = _Storage(ctx)
     app.router.add_post(f"/{BUCKET}", storage.form_upload)
     app.router.add_post(f"/{BUCKET}/", storage.form_upload)
