@@ -270,6 +270,12 @@ class Downloader:
                         raise error
                     raise _Fatal(error)
                 skip = start if status == 200 else 0  # the server ignored Range
+                # A body of just the asked range is read to its end even after the last
+                # wanted byte: only then does httpcore see the message end and keep the
+                # connection for the next range (stopping early closes it, so every range
+                # paid a new TCP, and on real storage TLS, handshake). A body that may be
+                # longer than asked (Range ignored, or an over-sending server) is cut short.
+                cut_short = status == 200 or _may_exceed(response, want)
                 for chunk in response.iter_bytes():
                     if skip:
                         if len(chunk) <= skip:
@@ -281,7 +287,7 @@ class Downloader:
                     if chunk:
                         sink(chunk)
                         got += len(chunk)
-                    if want is not None and got >= want:
+                    if want is not None and got >= want and cut_short:
                         break
         except (*NOT_SENT_ERRORS, *ANSWER_LOST_ERRORS) as exc:
             if got:
@@ -290,6 +296,17 @@ class Downloader:
                                path=shown) from None
         finished = want is None or got < want
         return got, finished
+
+
+def _may_exceed(response: httpx.Response, want: int | None) -> bool:
+    """Could this 206 body hold more than the ``want`` bytes asked for?"""
+    if want is None:
+        return False
+    try:
+        length = int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return True  # unknown length: do not read an unknown amount past what we need
+    return length > want
 
 
 class _Fatal(Exception):

@@ -1,0 +1,153 @@
+"""The file operations the workloads time: plain system calls on a mounted directory.
+
+Each is what a user's program does (``cat``, ``head -c1``, a database's random reads,
+``find -ls``, ``cp``) with as little Python in the way as possible: one reusable 1 MiB buffer,
+``os.pread`` and ``os.scandir``. Save replays follow ``shared/save-patterns.md`` step by step.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+BUFFER = 1 << 20
+PAGE = 4096
+
+
+def seq_read(path: Path) -> tuple[int, float]:
+    """Read a file start to end; (bytes, seconds)."""
+    buf = bytearray(BUFFER)
+    view = memoryview(buf)
+    total = 0
+    start = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while n := os.readv(fd, [view]):
+            total += n
+    finally:
+        os.close(fd)
+    return total, time.perf_counter() - start
+
+
+def first_byte(path: Path) -> float:
+    """Seconds from open() to the first byte of the file in hand."""
+    start = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if not os.read(fd, 1):
+            raise OSError(f"{path} is empty")
+        return time.perf_counter() - start
+    finally:
+        os.close(fd)
+
+
+def random_offsets(size: int, count: int, seed: int) -> list[int]:
+    """``count`` page-aligned offsets of whole 4 KiB pages inside ``size`` bytes, repeatable."""
+    pages = size // PAGE
+    if pages <= 0:
+        raise ValueError("the file is smaller than one page")
+    rng = random.Random(seed)
+    return [rng.randrange(pages) * PAGE for _ in range(count)]
+
+
+def random_reads(path: Path, offsets: Sequence[int]) -> float:
+    """Seconds to read 4 KiB at each offset, one after the other (queue depth 1)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        start = time.perf_counter()
+        for offset in offsets:
+            if len(os.pread(fd, PAGE, offset)) != PAGE:
+                raise OSError(f"short read at {offset} of {path}")
+        return time.perf_counter() - start
+    finally:
+        os.close(fd)
+
+
+def walk_stat(root: Path, descend: Callable[[str], bool] = lambda name: True
+              ) -> tuple[int, int, float]:
+    """``find ROOT -ls``: list every folder and stat every entry; (folders, files, seconds).
+
+    Below ``root``, only folders whose name ``descend`` accepts are entered."""
+    folders = files = 0
+    start = time.perf_counter()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        folders += 1
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                os.lstat(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    if folder != root or descend(entry.name):
+                        stack.append(Path(entry.path))
+                else:
+                    files += 1
+    return folders, files, time.perf_counter() - start
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """``cp SRC DST``: create (or truncate) and write in 1 MiB pieces, then close."""
+    with open(src, "rb", buffering=0) as fin, open(dst, "wb", buffering=0) as fout:
+        buf = bytearray(BUFFER)
+        view = memoryview(buf)
+        while n := fin.readinto(buf):
+            written = 0
+            while written < n:
+                written += fout.write(view[written:n]) or 0
+
+
+def write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb", buffering=0) as out:
+        view = memoryview(data)
+        written = 0
+        while written < len(data):
+            written += out.write(view[written:]) or 0
+
+
+# --- save replays (shared/save-patterns.md) -----------------------------------------------------
+
+def save_word(folder: Path, name: str, data: bytes) -> None:
+    """Word: owner file ``~$``, ``~WRD0000.tmp`` written, X deleted, tmp renamed onto X."""
+    owner = folder / ("~$" + name[2:])
+    write_file(owner, b"\x0bDana Demo" + b"\x00" * 152)
+    tmp = folder / "~WRD0000.tmp"
+    write_file(tmp, data)
+    os.unlink(folder / name)
+    os.rename(tmp, folder / name)
+    os.unlink(owner)
+
+
+def save_excel(folder: Path, name: str, data: bytes) -> None:
+    """Excel: an 8-hex-digit temp written, X deleted, temp renamed onto X."""
+    tmp = folder / "4CCA4100"
+    write_file(tmp, data)
+    os.unlink(folder / name)
+    os.rename(tmp, folder / name)
+
+
+def save_autocad(folder: Path, name: str, data: bytes) -> None:
+    """AutoCAD full save: .dwl/.dwl2 beside it, temp written, X.dwg -> X.bak, temp -> X.dwg."""
+    stem = name.rsplit(".", 1)[0]
+    dwl, dwl2 = folder / f"{stem}.dwl", folder / f"{stem}.dwl2"
+    write_file(dwl, b"Dana Demo\r\nbench\r\n")
+    write_file(dwl2, b"<?xml version='1.0'?><whohas/>")
+    tmp = folder / "atmp1234.tmp"
+    write_file(tmp, data)
+    bak = folder / f"{stem}.bak"
+    if bak.exists():
+        os.unlink(bak)
+    os.rename(folder / name, bak)
+    os.rename(tmp, folder / name)
+    os.unlink(dwl)
+    os.unlink(dwl2)
+
+
+SAVES: dict[str, tuple[str, Callable[[Path, str, bytes], None], int]] = {
+    # app: (document name, replay, document size)
+    "word": ("Report.docx", save_word, 180 * 1024),
+    "excel": ("Budget.xlsx", save_excel, 420 * 1024),
+    "autocad": ("Plan.dwg", save_autocad, 2 * 1024 * 1024),
+}
