@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast lint fuse3 bench clean
+.PHONY: setup demo test test-fast lint fuse3 tools bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "procorefs needs Python 3.11+"'
@@ -18,6 +18,10 @@ setup: $(STAMP) fuse3
 fuse3:
 	@bash scripts/ensure-fuse3
 
+# The real programs the mount tier drives (headless LibreOffice, rsync).
+tools:
+	@bash scripts/ensure-libreoffice
+
 demo: setup
 	$(BIN)/procorefs demo
 
@@ -27,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --platform win32 procorefs
 	$(BIN)/lint-imports
 
-test: setup lint
+test: setup tools lint
 	$(BIN)/python -m pytest
 
 # The lower tiers only: no kernel mount, no large transfers.

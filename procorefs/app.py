@@ -9,8 +9,12 @@ the CLI prints them without a traceback.
 
 Files in the state directory, per mountpoint (``<slug>`` is derived from its path):
 ``logs/mount-<slug>.log`` (the mount's log, rotated), ``logs/mount-<slug>.err`` (stderr of a
-background mount, kept to report why it died) and ``mounts/<slug>.json`` (pid and mountpoint of
-the live mount, so ``unmount`` can wait for the process to finish its work).
+background mount, kept to report why it died), ``mounts/<slug>.json`` (pid and mountpoint of
+the live mount, so ``unmount`` can wait for the process to finish its work),
+``mounts/<slug>.status.json`` (what ``procorefs status`` shows: rewritten a few times a second
+while commits are queued, every few seconds when idle, and a last time when the mount stops
+with what stays queued) and ``mounts/<slug>.retry`` (a request from ``procorefs queue retry``
+that the running mount picks up and answers in its status).
 
 The client, the core and the FUSE adapter are imported where a mount is made, not at import
 time: checking a mountpoint, unmounting and the demo's plumbing keep working on a machine
@@ -20,6 +24,7 @@ where libfuse, or the core, cannot load.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -27,10 +32,12 @@ import logging
 import logging.handlers
 import os
 import re
+import secrets
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,11 +49,16 @@ from procorefs.config import Settings, ensure_private_dir
 if TYPE_CHECKING:
     from procorefs.api.client import ProcoreClient
     from procorefs.core.fs import CoreConfig, Layout, ProcoreFS
+    from procorefs.core.localnames import LocalNamePolicy
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 60.0
 UNMOUNT_WAIT = 30.0
+DRAIN_WAIT = 60.0          # how long a stopping mount waits for queued commits, by default
+STATUS_BUSY_PERIOD = 0.25  # status file refresh while commits are queued
+STATUS_IDLE_PERIOD = 2.0
+RETRY_ANSWER_WAIT = 10.0
 _POLL = 0.05
 # libfuse 3 prints this on every mount; it means nothing to a user (shared/fuse-notes.md).
 _HARMLESS_STDERR = re.compile(r"Ignoring invalid max threads value")
@@ -64,6 +76,9 @@ class MountRequest:
     poll_budget: int | None = None
     allow_other: bool = False
     debug: bool = False
+    unmount_wait: float = DRAIN_WAIT
+    delete_grace: float | None = None
+    commit_debounce: float | None = None
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -91,6 +106,14 @@ def _stderr_path(settings: Settings, mountpoint: Path) -> Path:
 
 def _record_path(settings: Settings, mountpoint: Path) -> Path:
     return settings.state_dir / "mounts" / f"{mount_slug(mountpoint)}.json"
+
+
+def status_path(settings: Settings, mountpoint: Path) -> Path:
+    return settings.state_dir / "mounts" / f"{mount_slug(mountpoint)}.status.json"
+
+
+def _retry_path(settings: Settings, mountpoint: Path) -> Path:
+    return settings.state_dir / "mounts" / f"{mount_slug(mountpoint)}.retry"
 
 
 # --- mountpoints ------------------------------------------------------------------------------
@@ -205,7 +228,25 @@ def core_config(settings: Settings, request: MountRequest, layout: Layout) -> Co
                       poll_interval=request.ttl)
     if request.poll_budget is not None:
         tuning["poll_budget_per_hour"] = request.poll_budget
-    return CoreConfig(layout=layout, cache_dir=cache_dir, api_url=settings.api_url, **tuning)
+    if request.delete_grace is not None:
+        tuning["delete_grace"] = request.delete_grace
+    if request.commit_debounce is not None:
+        tuning["commit_debounce"] = request.commit_debounce
+    tuning["unmount_timeout"] = request.unmount_wait
+    return CoreConfig(layout=layout, cache_dir=cache_dir, api_url=settings.api_url,
+                      local_names=local_name_policy(settings), **tuning)
+
+
+def local_name_policy(settings: Settings) -> LocalNamePolicy:
+    """The configured set of names that never reach Procore."""
+    from procorefs.core.localnames import DEFAULT_GLOBS, LocalNamePolicy
+    unknown = [g for g in settings.not_local_only if g not in DEFAULT_GLOBS]
+    if unknown:
+        raise MountError(f"not_local_only: {', '.join(map(repr, unknown))} is not one of the "
+                         f"default local-only patterns: {' '.join(DEFAULT_GLOBS)}")
+    return LocalNamePolicy.with_changes(add_globs=settings.local_only,
+                                        remove_globs=settings.not_local_only,
+                                        upload_dwg_backups=settings.upload_dwg_backups)
 
 
 def describe(layout: Layout) -> str:
@@ -253,13 +294,18 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
 
     settings.prepare_dirs()
     record = _record_path(settings, mountpoint)
+    # The sign-in probe does not retry: offline, the mount starts at once from its cache
+    # (the client's own retries would hold it for half a minute per call).
+    with ProcoreClient.from_settings(dataclasses.replace(settings, max_retries=0)) as probe:
+        online = _check_signed_in(probe)
     with ProcoreClient.from_settings(settings) as client:
-        _check_signed_in(client)
         try:
             layout = resolve_layout(client, settings)
         except ApiError as exc:
             raise MountError(f"cannot find what to mount: {exc}") from None
         fs = ProcoreFS(client, core_config(settings, request, layout))
+        if not online:
+            fs.metadata.note_offline()
         what = describe(layout)
 
         def mounted() -> None:
@@ -274,6 +320,9 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
                 on_mounted(what)
 
         fs.start()
+        publisher = StatusPublisher(fs, status_path(settings, mountpoint),
+                                    _retry_path(settings, mountpoint), mountpoint)
+        publisher.start()
         try:
             _check_root(fs, what)
             run_mount(fs, str(mountpoint), MountOptions(allow_other=request.allow_other,
@@ -285,12 +334,144 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
             raise MountError(f"libfuse could not mount {mountpoint} (its message is above; "
                              f"the log is {log_path(settings, mountpoint)})") from None
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                record.unlink()
-            fs.close()
+            # Unmounted (or failed): send what is queued while the status shows progress.
+            left: list[str] | None = None
+            try:
+                left = fs.drain(request.unmount_wait)
+            finally:
+                publisher.stop(left=left)
+                with contextlib.suppress(FileNotFoundError):
+                    record.unlink()
+                fs.close(drain=0)
 
 
-def _check_signed_in(client: ProcoreClient) -> None:
+class StatusPublisher:
+    """The running mount's status for ``procorefs status``, and the door for ``queue retry``.
+
+    A thread rewrites the status file atomically: every ``STATUS_BUSY_PERIOD`` while commits
+    are queued; when idle, as soon as the queue changes (a close) or every
+    ``STATUS_IDLE_PERIOD``. A retry request file (its content is a
+    token) is answered with ``fs.retry_failed()`` and the token in the next status.
+    """
+
+    def __init__(self, fs: ProcoreFS, path: Path, retry_path: Path, mountpoint: Path) -> None:
+        self._fs = fs
+        self._path = path
+        self._retry_path = retry_path
+        self._mountpoint = mountpoint
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="procorefs-status",
+                                        daemon=True)
+        self._answer: dict[str, Any] | None = None
+
+    def start(self) -> None:
+        ensure_private_dir(self._path.parent)
+        with contextlib.suppress(FileNotFoundError):
+            self._retry_path.unlink()
+        self._thread.start()
+
+    def stop(self, *, left: list[str] | None) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        try:
+            self._write(live=False, stopped=True, left=left or [])
+        except OSError as exc:
+            log.debug("cannot write the final status: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            busy = False
+            try:
+                self._answer_retry()
+                self._fs.persist()
+                data = self._write()
+                busy = bool(data["waiting"] or data["uploading"] or data["deletes_pending"])
+            except Exception as exc:  # the status must never take the mount down
+                log.debug("status not written: %s", exc)
+            if self._stop.wait(STATUS_BUSY_PERIOD):
+                return
+            if not busy:
+                # Idle: refresh at once when a close queues something, else now and then.
+                self._fs.wait_for_change(STATUS_IDLE_PERIOD - STATUS_BUSY_PERIOD)
+
+    def _answer_retry(self) -> None:
+        try:
+            token = self._retry_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._retry_path.unlink()
+        count = self._fs.retry_failed()
+        log.info("queue retry: %d failed change(s) queued again", count)
+        self._answer = {"token": token, "count": count}
+
+    def _write(self, *, live: bool = True, **extra: Any) -> dict[str, Any]:
+        data = self._fs.status(live=live)
+        data.update(mountpoint=str(self._mountpoint), pid=os.getpid(), updated=time.time(),
+                    stopped=False, retry=self._answer)
+        data.update(extra)
+        tmp = self._path.with_name(self._path.name + ".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self._path)
+        return data
+
+
+def read_status(settings: Settings, mountpoint: Path) -> dict[str, Any]:
+    """The last status a mount published (``MountError`` when there is none)."""
+    path = status_path(settings, normalize_mountpoint(mountpoint))
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MountError(f"no procorefs mount is running at {mountpoint}") from None
+    except (OSError, ValueError) as exc:
+        raise MountError(f"cannot read the status of {mountpoint}: {exc}") from None
+    pid = data.get("pid")
+    if not data.get("stopped") and isinstance(pid, int) and not _alive(pid):
+        data["stopped"] = True
+        data["died"] = True
+    return data
+
+
+def running_mounts(settings: Settings) -> list[Path]:
+    """Mountpoints with a live mount process (from the records in the state directory)."""
+    out: list[Path] = []
+    folder = settings.state_dir / "mounts"
+    for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if record.name.endswith(".status.json"):
+            continue
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            pid, mountpoint = int(data["pid"]), Path(data["mountpoint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid):
+            out.append(mountpoint)
+    return out
+
+
+def request_retry(settings: Settings, mountpoint: Path,
+                  timeout: float = RETRY_ANSWER_WAIT) -> int:
+    """Ask the running mount to retry its failed commits; answers how many it queued."""
+    mountpoint = normalize_mountpoint(mountpoint)
+    status = read_status(settings, mountpoint)
+    if status.get("stopped"):
+        raise MountError(f"the mount at {mountpoint} is not running")
+    token = secrets.token_hex(8)
+    path = _retry_path(settings, mountpoint)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(token, encoding="utf-8")
+    os.replace(tmp, path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = read_status(settings, mountpoint).get("retry")
+        if isinstance(answer, dict) and answer.get("token") == token:
+            return int(answer.get("count", 0))
+        time.sleep(_POLL)
+    raise MountError(f"the mount at {mountpoint} did not answer within {timeout:.0f} s")
+
+
+def _check_signed_in(client: ProcoreClient) -> bool:
+    """False when Procore cannot be reached (the mount then starts from its cache)."""
     from procorefs.api.errors import ApiError, NetworkError, Unauthorized
 
     try:
@@ -301,8 +482,10 @@ def _check_signed_in(client: ProcoreClient) -> None:
     except NetworkError as exc:
         # The core can still serve what it cached; it says so itself when asked for more.
         log.warning("Procore cannot be reached (%s); mounting with what is cached", exc)
+        return False
     except ApiError as exc:
         raise MountError(f"Procore refused the sign-in check: {exc}") from None
+    return True
 
 
 def _check_root(fs: ProcoreFS, what: str) -> None:
@@ -380,8 +563,10 @@ def unmount_command(mountpoint: Path, *, lazy: bool = False) -> list[str]:
 
 
 def unmount(settings: Settings, path: Path, *, lazy: bool = False,
-            wait: float = UNMOUNT_WAIT) -> None:
-    """Unmount a procorefs (FUSE) mount and wait for its process to finish."""
+            wait: float = UNMOUNT_WAIT + DRAIN_WAIT,
+            progress: Callable[[str], None] | None = None) -> list[str]:
+    """Unmount a procorefs (FUSE) mount and wait for its process to finish sending what is
+    queued; answers what stays queued for the next mount (``progress`` hears about waits)."""
     mountpoint = normalize_mountpoint(path)
     fstype = _fuse_type(mountpoint)
     if sys.platform.startswith("linux"):
@@ -399,21 +584,37 @@ def unmount(settings: Settings, path: Path, *, lazy: bool = False,
             raise MountError(f"{mountpoint} is busy: a program still has a file or folder "
                              "open in it; close it, or use --lazy to detach now")
         raise MountError(f"cannot unmount {mountpoint}: {message}")
-    _wait_for_mount_process(settings, mountpoint, wait)
+    _wait_for_mount_process(settings, mountpoint, wait, progress)
+    with contextlib.suppress(MountError):
+        final = read_status(settings, mountpoint)
+        left = final.get("left")
+        if final.get("stopped") and isinstance(left, list):
+            return [str(x) for x in left]
+    return []
 
 
-def _wait_for_mount_process(settings: Settings, mountpoint: Path, wait: float) -> None:
+def _wait_for_mount_process(settings: Settings, mountpoint: Path, wait: float,
+                            progress: Callable[[str], None] | None = None) -> None:
     record = _record_path(settings, mountpoint)
     try:
         pid = int(json.loads(record.read_text(encoding="utf-8"))["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return
     deadline = time.monotonic() + wait
+    told = 0.0
     while _alive(pid):
         if time.monotonic() > deadline:
             log.warning("the mount process %d is still finishing; its log is %s", pid,
                         log_path(settings, mountpoint))
             return
+        if progress is not None and time.monotonic() - told > 2.0:
+            with contextlib.suppress(MountError):
+                status = read_status(settings, mountpoint)
+                queued = len(status.get("waiting", [])) + len(status.get("uploading", [])) \
+                    + int(status.get("deletes_pending", 0))
+                if queued:
+                    progress(f"waiting for {queued} queued change(s) to reach Procore ...")
+                    told = time.monotonic()
         time.sleep(_POLL)
 
 
@@ -426,9 +627,20 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child of ours counts as gone.
+    # A zombie counts as gone: ours is reaped here; another parent's (a foreground mount
+    # started by a shell or a test runner that has not waited yet) is read from /proc.
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat_file:
+            fields = stat_file.read()
+    except OSError:
+        return False  # no /proc (macOS): only our own children can be told apart
+    # The name in parentheses may hold spaces and parentheses: the state follows the last ')'.
+    return fields[fields.rfind(")") + 2:][:1] == "Z"

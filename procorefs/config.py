@@ -78,6 +78,11 @@ class Settings:
     download_parallel: int = 4
     timeout: float = 60.0
     max_retries: int = 6
+    # The save-pattern name set (core/localnames.py): globs added to the names that never
+    # reach Procore, default globs taken out of it, and whether AutoCAD's X.bak is uploaded.
+    local_only: tuple[str, ...] = ()
+    not_local_only: tuple[str, ...] = ()
+    upload_dwg_backups: bool = False
 
     @property
     def token_namespace(self) -> str:
@@ -152,6 +157,9 @@ _ENV_KEYS: Mapping[str, str] = {
     "download_parallel": "PROCOREFS_DOWNLOAD_PARALLEL",
     "timeout": "PROCOREFS_TIMEOUT",
     "max_retries": "PROCOREFS_MAX_RETRIES",
+    "local_only": "PROCOREFS_LOCAL_ONLY",
+    "not_local_only": "PROCOREFS_NOT_LOCAL_ONLY",
+    "upload_dwg_backups": "PROCOREFS_UPLOAD_DWG_BACKUPS",
 }
 ENV_CONFIG_FILE = "PROCOREFS_CONFIG"
 
@@ -163,6 +171,11 @@ _INT_KEYS = frozenset({"company_id", "project_id", "upload_part_size", "upload_p
                        "small_upload_max", "download_parallel", "max_retries"})
 _FLOAT_KEYS = frozenset({"timeout"})
 _PATH_KEYS = frozenset({"config_dir", "cache_dir", "state_dir"})
+# Lists: a TOML array, a repeated flag, or a comma-separated variable.
+_LIST_KEYS = frozenset({"local_only", "not_local_only"})
+_BOOL_KEYS = frozenset({"upload_dwg_backups"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 _KNOWN = frozenset(_ENV_KEYS)
 
 
@@ -217,6 +230,15 @@ def _check_file_key(path: Path, shown: str, key: str | None = None) -> None:
 def _coerce(key: str, value: object, source: str) -> object:
     if value is None:
         return None
+    if key in _LIST_KEYS:
+        return _coerce_list(key, value, source)
+    if key in _BOOL_KEYS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
     try:
         if key in _INT_KEYS:
             if isinstance(value, bool):
@@ -233,12 +255,32 @@ def _coerce(key: str, value: object, source: str) -> object:
     return value
 
 
+def _coerce_list(key: str, value: object, source: str) -> tuple[str, ...]:
+    items: list[object]
+    if isinstance(value, str):
+        items = [part for part in value.split(",")]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ConfigError(f"{source}: {key} must be a list of name patterns, got {value!r}")
+    patterns: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{source}: {key} must hold strings, got {item!r}")
+        if item.strip():
+            if "/" in item or "\\" in item:
+                raise ConfigError(f"{source}: {key}: {item!r} is a path; patterns match one "
+                                  "file name")
+            patterns.append(item.strip())
+    return tuple(patterns)
+
+
 def resolve(layers: list[tuple[str, Mapping[str, object]]]) -> Settings:
     """Merge named layers (highest precedence first) into checked ``Settings``."""
     merged: dict[str, object] = {}
     for key in _KNOWN - set(_ENDPOINT_KEYS):
         for source, layer in layers:
-            if layer.get(key) not in (None, ""):
+            if layer.get(key) not in (None, "", [], ()):
                 merged[key] = _coerce(key, layer[key], source)
                 break
     environment, api_url, login_url = _endpoints(layers)
@@ -337,7 +379,8 @@ def settings_from_args(args: argparse.Namespace,
     env = os.environ if environ is None else environ
     cli = {key: getattr(args, key) for key in
            ("environment", "api_url", "login_url", "client_id", "company_id", "project_id",
-            "account", "redirect_uri") if getattr(args, key, None) is not None}
+            "account", "redirect_uri", "local_only", "not_local_only", "upload_dwg_backups")
+           if getattr(args, key, None) is not None}
     env_values = env_layer(env)
     explicit_file = getattr(args, "config_file", None) or env.get(ENV_CONFIG_FILE)
     path = Path(explicit_file).expanduser() if explicit_file else default_config_file()

@@ -1,4 +1,5 @@
-"""``procorefs mount`` and ``procorefs unmount``.
+"""``procorefs mount`` and ``procorefs unmount`` (and, through ``procorefs.cli.status``,
+``procorefs status`` and ``procorefs queue retry``).
 
 ``mount`` runs in the foreground with ``--foreground``; otherwise it starts the same command
 with ``--foreground`` as a detached process and returns once the mount is ready, so the two
@@ -43,6 +44,26 @@ def register(subparsers: Any) -> None:
     mount.add_argument("--allow-other", action="store_true",
                        help="let other local users read the mount (needs user_allow_other "
                             "in /etc/fuse.conf); by default only you can enter it")
+    mount.add_argument("--unmount-wait", type=_non_negative_float, default=None,
+                       metavar="SECONDS",
+                       help="at unmount, wait this long for queued saves to reach Procore "
+                            "(default 60); what is left is sent at the next mount")
+    names = mount.add_argument_group(
+        "local-only names", "names that stay on this machine and never reach Procore "
+        "(temp, lock and probe files; docs/semantics.md lists the default set)")
+    names.add_argument("--local-only", action="append", default=None, metavar="GLOB",
+                       help="also keep names matching GLOB local (repeatable; "
+                            "config: local_only, env: PROCOREFS_LOCAL_ONLY=a,b)")
+    names.add_argument("--not-local-only", action="append", default=None, metavar="GLOB",
+                       help="upload names matching this default GLOB after all, e.g. '*.tmp' "
+                            "(repeatable; config: not_local_only)")
+    names.add_argument("--upload-dwg-backups", action="store_true", default=None,
+                       help="upload AutoCAD's X.bak beside X.dwg (default: keep it local)")
+    # Tuning for tests and special set-ups (docs/semantics.md explains both).
+    mount.add_argument("--delete-grace", type=_non_negative_float, default=None,
+                       help=argparse.SUPPRESS)
+    mount.add_argument("--commit-debounce", type=_non_negative_float, default=None,
+                       help=argparse.SUPPRESS)
     add_connection_arguments(mount)
     mount.set_defaults(func=_mount, _parser=mount)
 
@@ -55,11 +76,21 @@ def register(subparsers: Any) -> None:
                          help=argparse.SUPPRESS)
     unmount.set_defaults(func=_unmount)
 
+    from procorefs.cli import status
+    status.register(subparsers)
+
 
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
     return value
 
 
@@ -83,7 +114,9 @@ def _request(args: argparse.Namespace) -> app.MountRequest:
         mountpoint=app.normalize_mountpoint(args.mountpoint),
         cache_dir=args.cache_dir.expanduser().absolute() if args.cache_dir else None,
         ttl=args.ttl, poll_budget=args.poll_budget, allow_other=args.allow_other,
-        debug=args.verbose >= 3)
+        debug=args.verbose >= 3,
+        unmount_wait=app.DRAIN_WAIT if args.unmount_wait is None else args.unmount_wait,
+        delete_grace=args.delete_grace, commit_debounce=args.commit_debounce)
 
 
 def _mount(args: argparse.Namespace) -> int:
@@ -91,6 +124,7 @@ def _mount(args: argparse.Namespace) -> int:
     settings = _settings(args)
     request = _request(args)
     try:
+        app.local_name_policy(settings)  # a bad pattern fails here, not in a background child
         if args.foreground:
             app.setup_mount_logging(settings, request.mountpoint, args.verbose)
 
@@ -124,6 +158,9 @@ def child_argv(args: argparse.Namespace) -> list[str]:
                     action.option_strings[0])
         if action.nargs == 0:
             argv.append(flag)
+        elif isinstance(value, list):  # a repeatable flag: once per value
+            for item in value:
+                argv += [flag, str(item)]
         else:
             argv += [flag, str(value)]
     argv += ["--foreground", "--", str(app.normalize_mountpoint(args.mountpoint))]
@@ -133,8 +170,16 @@ def child_argv(args: argparse.Namespace) -> list[str]:
 def _unmount(args: argparse.Namespace) -> int:
     from procorefs import app
     settings = _settings(args)
+
+    def tell(message: str) -> None:
+        print(f"procorefs: {message}", file=sys.stderr, flush=True)
+
     try:
-        app.unmount(settings, args.mountpoint, lazy=args.lazy)
+        left = app.unmount(settings, args.mountpoint, lazy=args.lazy, progress=tell)
     except app.MountError as exc:
         raise UserError(str(exc)) from None
+    if left:
+        tell(f"unmounted, but {len(left)} change(s) are not in Procore yet; they stay queued "
+             "and are sent the next time this is mounted: " + "; ".join(left[:10])
+             + (" ..." if len(left) > 10 else ""))
     return 0

@@ -147,6 +147,7 @@ class CommitEvent:
     sha256: str | None = None
     reason: str | None = None           # failure reason, or what the conflict was
     conflict_name: str | None = None
+    file_id: int | None = None          # deferred deletes: the Procore file deleted
 
 
 @dataclass(frozen=True)
@@ -338,28 +339,33 @@ class CommitQueue:
     # ---- the core's calls -----------------------------------------------------------------
 
     def stage(self, target: Target, snap: Snapshot, base: Base | None, *, key: str = "",
-              previous: int | None = None) -> int:
+              previous: int | None = None, hold: bool = False) -> int:
         """Journal a sealed staged file (durable on return); due after the debounce.
 
         ``previous``: the entry this path's staged file was last staged under. A pending one is
         updated in place (close/reopen bursts coalesce); one already on its way gets this entry
         queued after it (committed after it, on top of its result); a finished one gives this
         entry its base (its result), whatever the caller believed.
+
+        ``hold``: journal it in state ``open`` (durable, but not committed while a handle may
+        still write in place: the FUSE flush of a close() that is not the last one); a later
+        ``stage`` without ``hold`` releases it. At start, recovery commits held entries.
         """
         due = self.clock.time() + self.debounce
         snap_id = (snap.spool, snap.generation)
+        state = "open" if hold else "waiting"
         with self._lock:
             prev = self.journal.get(previous) if previous is not None else None
             if prev is not None and previous is not None:
                 same = self._staged_gen.get(previous) == snap_id
                 if previous not in self._busy and prev.state in ("open", "waiting", "failed"):
                     if same:
-                        self.journal.update(previous, state="waiting", not_before=due,
+                        self.journal.update(previous, state=state, not_before=due,
                                             name=target.name, parent_id=target.parent_id)
                     else:
                         self.journal.update(
                             previous, spool=snap.spool, size=snap.size, holes=snap.holes,
-                            dirty=int(snap.dirty or prev.dirty), sha256=None, state="waiting",
+                            dirty=int(snap.dirty or prev.dirty), sha256=None, state=state,
                             not_before=due, attempts=0, failure=None, upload_state=None,
                             upload_uuid=None, upload_started=None, name=target.name,
                             parent_id=target.parent_id, key=key or prev.key)
@@ -379,7 +385,7 @@ class CommitQueue:
                     base = _event_base(done) or base
             eid = self.journal.add(target, spool=snap.spool, size=snap.size, holes=snap.holes,
                                    dirty=snap.dirty, base=base, after_id=after, key=key,
-                                   not_before=due)
+                                   not_before=due, state=state)
             self._staged_gen[eid] = snap_id
             self._lock.notify_all()
         log.debug("staged %s (%d bytes) as commit %d", key or target.name, snap.size, eid)
@@ -514,6 +520,62 @@ class CommitQueue:
             self._lock.notify_all()
         return n
 
+    def expedite(self) -> int:
+        """Make every queued entry and deferred delete due now (unmount, ``queue retry``);
+        answers how many there are. Failed entries stay failed."""
+        now = self.clock.time()
+        with self._lock:
+            n = 0
+            for entry in self.journal.entries(("waiting", "uploading", "uploaded")):
+                if entry.not_before > now:
+                    self.journal.update(entry.id, not_before=now)
+                n += 1
+            for d in self.journal.deletes():
+                if d.due_at > now:
+                    self.journal.update_delete(d.id, due_at=now, attempts=d.attempts,
+                                               failure=d.failure)
+                n += 1
+            self._lock.notify_all()
+        return n
+
+    def delete_now(self, delete_id: int) -> None:
+        """Send a deferred delete at once, in this thread (an rmdir of its folder, a name
+        needed again); raises ``FsError`` if Procore refused or cannot be reached."""
+        with self._lock:
+            while delete_id in self._busy_deletes:
+                self._lock.wait(0.5)
+            if self.journal.get_delete(delete_id) is None:
+                return
+            self._busy_deletes.add(delete_id)
+        self._run(("delete", delete_id))
+        left = self.journal.get_delete(delete_id)
+        if left is not None:
+            raise FsIOError(f"cannot delete {left.key or left.name} in Procore yet: "
+                            f"{left.failure}", left.key or None)
+
+    def busy(self) -> bool:
+        """Whether anything is queued that a worker will still do (failed entries excluded)."""
+        with self._lock:
+            if self._busy or self._busy_deletes:
+                return True
+            if self.journal.deletes():
+                return True
+            return any(e.state in _CLAIMABLE for e in self.journal.entries())
+
+    def wait_idle(self, timeout: float) -> None:
+        """Sleep until the queue changes (an entry finished, failed or was staged) or
+        ``timeout`` passes."""
+        with self._lock:
+            self._lock.wait(timeout)
+
+    def unhold(self, entry_id: int) -> bool:
+        """Let a held (``open``) entry be committed with the content it was journaled with."""
+        with self._lock:
+            done = self.journal.update_if(entry_id, ("open",), state="waiting",
+                                          not_before=self.clock.time() + self.debounce)
+            self._lock.notify_all()
+            return done
+
     def wake(self) -> None:
         """Re-check due work now (after a ManualClock moved, or the network came back)."""
         with self._lock:
@@ -639,6 +701,12 @@ class CommitQueue:
             self._fail(entry_id, f.reason, f.error)
             return
         except Exception as exc:  # a bug must not kill the worker nor lose the entry
+            if self._stopping:
+                # The mount stopped under a commit that was still on the wire: the journal is
+                # closed; the entry resumes at the next start.
+                log.debug("commit of %s interrupted by the stop: %s", entry.key or entry.name,
+                          exc)
+                return
             log.exception("commit of %s failed unexpectedly", entry.key or entry.name)
             self._fail(entry_id, f"internal error: {exc}", exc)
             return
@@ -940,6 +1008,8 @@ class CommitQueue:
                 self._on_event(event)
             except Exception:
                 log.exception("the commit listener failed")
+            with self._lock:
+                self._lock.notify_all()     # what the listener changed is visible now
 
     def _retry(self, entry_id: int, reason: str, hint: float | None,
                error: BaseException | None) -> None:
@@ -1021,7 +1091,7 @@ class CommitQueue:
         with self._lock:
             self.journal.remove_delete(delete_id)
         log.info("deleted %s in Procore", d.key or d.name)
-        self._emit(CommitEvent("deleted", None, d.key, target, size=d.size))
+        self._emit(CommitEvent("deleted", None, d.key, target, size=d.size, file_id=d.file_id))
 
     # ---- helpers --------------------------------------------------------------------------
 

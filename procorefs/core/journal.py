@@ -24,6 +24,7 @@ exclusive file lock and raises ``FsBusy`` when another mount holds the same cach
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -35,7 +36,7 @@ from typing import Any
 import filelock
 
 from procorefs.clock import Clock, SystemClock
-from procorefs.errors import FsBusy, FsIOError
+from procorefs.errors import FsBusy, FsError, FsIOError, FsNoSpace
 
 JOURNAL_NAME = "journal.sqlite3"
 
@@ -346,13 +347,16 @@ class Journal:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     cur = self._conn.execute(sql, args)
+                    self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    # A COMMIT that failed (disk full) leaves the transaction open.
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
                     raise
-                self._conn.execute("COMMIT")
                 return cur
-            except sqlite3.OperationalError as exc:
-                raise FsIOError(f"write journal failed: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise _journal_error(exc) from exc
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -360,3 +364,10 @@ class Journal:
                 return list(self._conn.execute(sql, args).fetchall())
             except sqlite3.OperationalError as exc:
                 raise FsIOError(f"write journal failed: {exc}") from exc
+
+
+def _journal_error(exc: sqlite3.Error) -> FsError:
+    # SQLite reports a full disk as SQLITE_FULL, "database or disk is full".
+    if getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc):
+        return FsNoSpace(f"the write journal cannot grow: the local disk is full ({exc})")
+    return FsIOError(f"write journal failed: {exc}")

@@ -329,6 +329,13 @@ class MetadataCache:
             if was:
                 log.info("Procore can be reached again")
 
+    def note_offline(self) -> None:
+        """Procore is known to be unreachable (a failed probe at start): answer from what is
+        cached for a while instead of trying each folder first."""
+        with self._lock:
+            self._offline = True
+            self._offline_until = self._clock.monotonic() + OFFLINE_RETRY
+
     @property
     def offline(self) -> bool:
         return self._offline
@@ -552,6 +559,21 @@ class MetadataCache:
             if item.kind == "dir":
                 self._bump((scope, item.id))
                 self._drop((scope, item.id))
+
+    def find_item(self, scope: Scope, item_id: int) -> Item | None:
+        """An item as a cached listing shows it (no request), or None."""
+        with self._lock:
+            parent = self._parent.get((scope, item_id))
+            if parent is None:
+                return None
+            listing = self._listings.get((scope, parent))
+            return listing.children.get(item_id) if listing is not None else None
+
+    def note_removed_id(self, scope: Scope, item_id: int) -> None:
+        """We deleted the item with this id (a deferred delete went out)."""
+        item = self.find_item(scope, item_id)
+        if item is not None:
+            self.note_removed(scope, item)
 
     # ---------------------------------------------------------------- poller
 

@@ -10,9 +10,10 @@ one folder with its visible children and their local names, immutable: a change 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from procorefs.api import Priority, Scope
@@ -64,6 +65,17 @@ class RemoteClient(Protocol):
 
     def read_range(self, version: FileVersion, offset: int, length: int, *,
                    priority: Priority = ...) -> bytes: ...
+
+    # The write path (core/commits.py) also uploads and creates files and versions.
+    def upload(self, scope: Scope, path: Path, *, filename: str, state: Any = None,
+               on_state: Callable[[Any], object] | None = None,
+               progress: Callable[[int, int], object] | None = None) -> str: ...
+
+    def create_file(self, scope: Scope, name: str, parent_id: int | None,
+                    upload_uuid: str) -> File: ...
+
+    def create_version(self, scope: Scope, file_id: int, upload_uuid: str, *,
+                       notes: str | None = None) -> FileVersion: ...
 
 
 def ts(value: datetime | None) -> float | None:

@@ -50,6 +50,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import sys
 import threading
 import uuid
 from bisect import bisect_left
@@ -58,6 +59,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from procorefs.errors import FsError, FsInvalid, FsIOError, FsNoSpace
+
+# Positional I/O: os.pread/os.pwrite do not exist on Windows, where a seek and a read under one
+# process-wide lock stand in (spool descriptors are private to this module, so nothing else
+# moves their offsets).
+if sys.platform == "win32":
+    _POSITION_LOCK = threading.Lock()
+
+    def _pread(fd: int, size: int, offset: int) -> bytes:
+        with _POSITION_LOCK:
+            os.lseek(fd, offset, os.SEEK_SET)
+            return os.read(fd, size)
+
+    def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        with _POSITION_LOCK:
+            os.lseek(fd, offset, os.SEEK_SET)
+            return os.write(fd, data)
+else:
+    _pread = os.pread
+    _pwrite = os.pwrite
+
+# Hole-aware copying where the OS has it (Linux, macOS); a plain copy elsewhere.
+_SEEK_DATA: int | None = getattr(os, "SEEK_DATA", None)
+_SEEK_HOLE: int | None = getattr(os, "SEEK_HOLE", None)
 
 Fill = Callable[[int, int], bytes]
 """``fill(offset, length)``: exactly ``length`` bytes of the base version at ``offset``."""
@@ -283,6 +307,37 @@ class StagedFile:
         with self._lock:
             return self._holes.as_tuple()
 
+    @property
+    def closed(self) -> bool:
+        with self._lock:
+            return self._closed
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every mutation: (spool, generation) names one content state."""
+        with self._lock:
+            return self._generation
+
+    def state(self) -> tuple[str, int]:
+        """``(spool, generation)`` now: equal to a ``Snapshot``'s when nothing changed since."""
+        with self._lock:
+            return self._spool, self._generation
+
+    def fork_now(self) -> None:
+        """Continue in a fresh copy of the spool now (the old one belongs to a cancelled or
+        superseded journal entry that may remove it)."""
+        with self._lock:
+            self._check_open()
+            self._fork()
+            self._generation += 1
+
+    def mark_dirty(self) -> None:
+        """The content differs from the base even though nothing was written (a copy of
+        another version was put in place): it must be committed."""
+        with self._lock:
+            self._dirty = True
+            self._generation += 1
+
     # -- handles --------------------------------------------------------------------------
 
     def retain(self) -> None:
@@ -411,7 +466,7 @@ class StagedFile:
         done = 0
         try:
             while done < len(view):
-                n = os.pwrite(self._fd, view[done:], offset + done)
+                n = _pwrite(self._fd, view[done:], offset + done)
                 if n <= 0:
                     raise OSError(errno.EIO, "short write")
                 done += n
@@ -482,7 +537,7 @@ def _unlinked(fd: int) -> bool:
 def _pread_all(fd: int, size: int, offset: int) -> bytes:
     parts: list[bytes] = []
     while size > 0:
-        chunk = os.pread(fd, size, offset)
+        chunk = _pread(fd, size, offset)
         if not chunk:
             # Past the spool's physical end: sparse tail, reads as zeros.
             parts.append(bytes(size))
@@ -496,7 +551,7 @@ def _pread_all(fd: int, size: int, offset: int) -> bytes:
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
-        n = os.pwrite(fd, view, offset)
+        n = _pwrite(fd, view, offset)
         view = view[n:]
         offset += n
 
@@ -506,16 +561,18 @@ def copy_sparse(src: int, dst: int, size: int) -> None:
     os.ftruncate(dst, size)
     extents: list[Range]
     try:
+        if _SEEK_DATA is None or _SEEK_HOLE is None:
+            raise AttributeError("no SEEK_DATA")
         extents = []
         pos = 0
         while pos < size:
             try:
-                start = os.lseek(src, pos, os.SEEK_DATA)
+                start = os.lseek(src, pos, _SEEK_DATA)
             except OSError as exc:
                 if exc.errno == errno.ENXIO:
                     break
                 raise
-            end = min(os.lseek(src, start, os.SEEK_HOLE), size)
+            end = min(os.lseek(src, start, _SEEK_HOLE), size)
             if start >= size:
                 break
             extents.append((start, end))
@@ -526,7 +583,7 @@ def copy_sparse(src: int, dst: int, size: int) -> None:
         pos = start
         while pos < end:
             n = min(_COPY_CHUNK, end - pos)
-            data = os.pread(src, n, pos)
+            data = _pread(src, n, pos)
             if not data:
                 break
             if data.count(0) != len(data):

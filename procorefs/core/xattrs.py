@@ -20,6 +20,9 @@ CHECKED_OUT_BY = PREFIX + "checked_out_by"
 CHECKED_OUT_UNTIL = PREFIX + "checked_out_until"
 COMPANY_ID = PREFIX + "company_id"
 PROJECT_ID = PREFIX + "project_id"
+STATE = PREFIX + "state"
+"""Files the mount holds locally: ``local-only`` (never uploaded), ``pending`` (waiting to be
+saved to Procore) or ``failed`` (saving failed; ``procorefs status`` says why)."""
 
 _OS_NAMESPACES = ("security.", "system.", "trusted.")
 

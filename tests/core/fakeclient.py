@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from procorefs.api import Priority, Scope
 from procorefs.api.errors import (
@@ -66,6 +67,7 @@ class FakeClient:
         self.forbidden_scopes: set[Scope] = set()
         self.delay: threading.Event | None = None  # when set, folder() waits for it
         self.ranges: list[tuple[int, int, int, Priority]] = []
+        self.uploads: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._next = 1000
         self._nodes: dict[int, _Node] = {}
@@ -317,4 +319,43 @@ class FakeClient:
                         self.ranges.append((version.id, offset, length, priority))
                         return data[offset:offset + length]
         raise NotFound("version not found", status=404)
+
+    # ------------------------------------------------------ the write path
+
+    def upload(self, scope: Scope, path: Path, *, filename: str, state: object = None,
+               on_state: Callable[[object], object] | None = None,
+               progress: Callable[[int, int], object] | None = None) -> str:
+        self._check("upload", scope)
+        data = Path(path).read_bytes()
+        with self._lock:
+            uuid = f"up-{self._id()}"
+            self.uploads[uuid] = data
+        if progress is not None:
+            progress(len(data), len(data))
+        return uuid
+
+    def create_file(self, scope: Scope, name: str, parent_id: int | None,
+                    upload_uuid: str) -> File:
+        self._check("create_file", scope)
+        with self._lock:
+            parent = parent_id or self._roots[scope]
+            if self._name_taken(scope, parent, name, None):
+                raise ValidationFailed("name has already been taken", status=422)
+            node = self._new(scope, "file", name, parent)
+            node.versions.append((self._id(), self.uploads.pop(upload_uuid),
+                                  self.clock.time()))
+            return self._file(node)
+
+    def create_version(self, scope: Scope, file_id: int, upload_uuid: str, *,
+                       notes: str | None = None) -> FileVersion:
+        self._check("create_version", scope)
+        with self._lock:
+            node = self._live(scope, file_id, "file")
+            if node.checked_out_by is not None and node.checked_out_by.id != ME.id:
+                raise Conflict("file is checked out", status=409)
+            vid = self._id()
+            now = self.clock.time()
+            node.versions.append((vid, self.uploads.pop(upload_uuid), now))
+            node.updated = now
+            return self._version(node, *node.versions[-1])
 

@@ -67,7 +67,12 @@ def test_mkdir_rmdir_unlink_reach_procore(core_env: CoreEnv) -> None:
     assert "Scratch" not in _remote_children(check, scope, None)
     victim = next(e for e in fs.readdir("/04 RFIs") if e.stat.kind == "file")
     fs.unlink(f"/04 RFIs/{victim.name}")
-    assert victim.name not in _remote_children(check, scope, fs.getattr("/04 RFIs").remote_id)
+    rfis = fs.getattr("/04 RFIs").remote_id
+    # Hidden at once; Procore hears of it after the grace period a save dance may need.
+    assert victim.name not in {e.name for e in fs.readdir("/04 RFIs")}
+    assert victim.name in _remote_children(check, scope, rfis)
+    fs.run_commits()
+    assert victim.name not in _remote_children(check, scope, rfis)
     assert victim.name not in {e.name for e in fs.readdir("/04 RFIs")}
 
 
@@ -95,6 +100,7 @@ def test_rename_over_an_existing_file(core_env: CoreEnv) -> None:
     assert gone.is_deleted  # the replaced file went to the recycle bin
 
 
+@pytest.mark.allow_log("cannot write .*: it is checked out in Procore by Alex Other")
 def test_checked_out_file_is_read_only(core_env: CoreEnv) -> None:
     fs = core_env.fs()
     path = "/" + seed.CHECKED_OUT_PATH

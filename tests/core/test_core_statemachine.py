@@ -1,6 +1,7 @@
-"""A hypothesis state machine: mkdir/rename/unlink/rmdir/read on ProcoreFS (against the
-emulator) and on a plain temporary directory must agree, step by step and in the end with
-what Procore itself holds.
+"""A hypothesis state machine: mkdir/rename/unlink/rmdir/read/write/append on ProcoreFS
+(against the emulator) and on a plain temporary directory must agree, step by step and in the
+end with what Procore itself holds once the commit queue has run (deletes wait out their
+grace period and commits their debounce, so the end state is checked after ``run_commits``).
 
 Each example works in a fresh folder of the project, seeded with two files; names come from
 a tiny alphabet (one with the '/' look-alike) so that collisions, replacements and moves into
@@ -35,6 +36,7 @@ PATHS = [f"/{x}" for x in NAMES] + [f"/{x}/{y}" for x in NAMES for y in NAMES]
 SEED_FILES = {"a": b"alpha " * 50, "c／d": b"slash-named content"}
 
 paths = st.sampled_from(PATHS)
+contents = st.sampled_from([b"", b"x", b"hello world", b"alpha " * 50])
 _runs = itertools.count()
 
 
@@ -64,6 +66,7 @@ class CoreVsDirectory(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
+            self.fs.run_commits()
             assert self._remote_tree(self.fs.getattr(self.base).remote_id) == self._oracle_tree()
         finally:
             shutil.rmtree(self.oracle, ignore_errors=True)
@@ -150,6 +153,33 @@ class CoreVsDirectory(RuleBasedStateMachine):
             return ("ok", self.fs.read(handle, 0, 1 << 20))
         finally:
             self.fs.release(handle)
+
+    @rule(path=paths, data=contents)
+    def write(self, path: str, data: bytes) -> None:
+        assert self._write_core(path, data, os.O_TRUNC) == \
+            _outcome(lambda p: Path(p).write_bytes(data), self._local(path))
+
+    @rule(path=paths, data=contents)
+    def append(self, path: str, data: bytes) -> None:
+        def local(p: Path) -> int:
+            with open(p, "ab") as fh:
+                return fh.write(data)
+        assert self._write_core(path, data, os.O_APPEND) == _outcome(local, self._local(path))
+
+    def _write_core(self, path: str, data: bytes, mode: int) -> object:
+        try:
+            handle = self.fs.create(self._core(path), os.O_WRONLY | os.O_CREAT | mode)
+        except FsError as exc:
+            return ("err", exc.errno)
+        try:
+            return ("ok", self.fs.write(handle, 0, data))
+        finally:
+            self.fs.flush(handle)
+            self.fs.release(handle)
+
+    @rule()
+    def commit(self) -> None:
+        self.fs.run_commits()
 
     @rule()
     def let_the_cache_expire(self) -> None:

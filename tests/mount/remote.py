@@ -99,6 +99,26 @@ class Remote:
                     _ts(child["created_at"]))
         return items
 
+    def versions(self, file_id: int) -> list[dict[str, Any]]:
+        """Every version of a file, oldest first."""
+        return sorted(self.file(file_id).get("file_versions", []), key=lambda v: v["number"])
+
+    def recycle_bin(self) -> list[dict[str, Any]]:
+        """Every deleted folder and file of the project (the documents index, 4.5)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            rows = self._http.get(f"/rest/v1.0/projects/{self.project_id}/documents",
+                                  params={"filters[is_in_recycle_bin]": "true",
+                                          "per_page": 1000, "page": page})
+            rows.raise_for_status()
+            data = rows.json()
+            batch = data["data"] if isinstance(data, dict) else data
+            if not batch:
+                return out
+            out.extend(r for r in batch if r.get("is_deleted"))
+            page += 1
+
     def sha256(self, item: RemoteItem) -> str:
         """The hash of a file's latest version, downloaded the documented way (4.9)."""
         digest = hashlib.sha256()

@@ -34,25 +34,6 @@ def _errno(call: Callable[[], object]) -> int | None:
     return None
 
 
-def _open_fails(path: Path, flags: int) -> int | None:
-    try:
-        os.close(os.open(path, flags, 0o644))
-    except OSError as exc:
-        return exc.errno
-    return None
-
-
-def test_writing_is_refused_with_erofs_for_now(mp: Path) -> None:
-    assert _open_fails(mp / "01 Drawings" / "new.txt", os.O_WRONLY | os.O_CREAT) == errno.EROFS
-    assert _open_fails(mp / FILE, os.O_RDWR) == errno.EROFS
-    assert _open_fails(mp / FILE, os.O_WRONLY | os.O_APPEND) == errno.EROFS
-    assert _open_fails(mp / FILE, os.O_WRONLY | os.O_TRUNC) == errno.EROFS
-    assert _errno(lambda: os.truncate(mp / FILE, 0)) == errno.EROFS
-    # A file checked out by someone else says so rather than "read-only filesystem".
-    assert _open_fails(mp / seed.CHECKED_OUT_PATH, os.O_WRONLY) == errno.EACCES
-    assert not (mp / "01 Drawings" / "new.txt").exists()
-
-
 def test_chmod_chown_and_utime_succeed_and_change_nothing(mp: Path) -> None:
     path = mp / FILE
     before = os.stat(path)

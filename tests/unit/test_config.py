@@ -171,3 +171,32 @@ def test_prepare_dirs_makes_private_directories(tmp_path: Path) -> None:
     s.prepare_dirs()
     for path in (s.cache_dir, s.state_dir):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700
+
+
+def test_local_only_names_from_every_layer(cfg: Path) -> None:
+    cfg.write_text('local_only = ["scratch-*", "*.wip"]\nupload_dwg_backups = true\n')
+    from_file = settings([], {}, cfg)
+    assert from_file.local_only == ("scratch-*", "*.wip")
+    assert from_file.upload_dwg_backups is True
+    from_env = settings([], {"PROCOREFS_LOCAL_ONLY": "a-*, b-*",
+                             "PROCOREFS_UPLOAD_DWG_BACKUPS": "no",
+                             "PROCOREFS_NOT_LOCAL_ONLY": "*.tmp"}, cfg)
+    assert from_env.local_only == ("a-*", "b-*")      # the env list replaces the file's
+    assert from_env.not_local_only == ("*.tmp",)
+    assert from_env.upload_dwg_backups is False
+    args = parse([])
+    args.local_only = ["flag-*"]
+    assert settings_from_args(args, {"PROCOREFS_LOCAL_ONLY": "env-*"}).local_only == (
+        "flag-*",)
+    assert Settings(environment="production", api_url="", login_url="").local_only == ()
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('local_only = "*.wip"\nupload_dwg_backups = "perhaps"\n', "true or false"),
+    ('local_only = [1]\n', "must hold strings"),
+    ('local_only = ["sub/dir*"]\n', "patterns match one file name"),
+])
+def test_bad_local_only_settings_are_refused(cfg: Path, text: str, needle: str) -> None:
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        settings([], {}, cfg)

@@ -28,7 +28,6 @@ from procorefs.errors import (
     FsNotFound,
     FsNotPermitted,
     FsOffline,
-    FsReadOnlyFs,
 )
 from tests.core.fakeclient import ME, OTHER, FakeClient
 
@@ -396,6 +395,8 @@ def test_rename_edge_cases(tmp_path: Path, client: FakeClient, clock: ManualCloc
         core.close()
 
 
+@pytest.mark.allow_log("cannot write '/Plans/A-101.pdf': it is checked out in Procore by "
+                       "Other Person <other@test> until")
 def test_checked_out_by_someone_else_is_read_only(fs: ProcoreFS, client: FakeClient,
                                                   clock: ManualClock) -> None:
     plan = client.find(S1, "Plans", "A-101.pdf").id
@@ -422,11 +423,11 @@ def test_checked_out_by_someone_else_is_read_only(fs: ProcoreFS, client: FakeCli
 
 
 @pytest.mark.allow_log("cannot write")
-def test_open_for_write_is_refused_with_erofs(fs: ProcoreFS) -> None:
-    with pytest.raises(FsReadOnlyFs):
-        fs.open("/README.txt", os.O_RDWR)
+def test_a_folder_cannot_be_opened_as_a_file(fs: ProcoreFS) -> None:
     with pytest.raises(FsIsADirectory):
         fs.open("/Plans", os.O_RDONLY)
+    with pytest.raises(FsIsADirectory):
+        fs.open("/Plans", os.O_RDWR)
 
 
 # ------------------------------------------------------------------ xattrs

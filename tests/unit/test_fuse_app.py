@@ -4,7 +4,9 @@ per-mount file names, the background child's command line, and reading a dead ch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,57 @@ def test_the_log_path_is_per_mount(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     log = app.log_path(settings, Path("/mnt/a"))
     assert log.parent == tmp_path / "state" / "logs" and log.name.startswith("mount-mnt-a-")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_mount_process_that_exited_counts_as_gone_before_its_parent_reaps_it() -> None:
+    # A foreground mount started by a shell or a test runner is not our child: once it exits
+    # it stays a zombie until that parent waits, and `unmount` must not wait for it.
+    import subprocess
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, time\n"
+         "pid = os.fork()\n"
+         "if pid == 0:\n"
+         "    os._exit(0)\n"
+         "print(pid, flush=True)\n"
+         "sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        orphan = int(parent.stdout.readline())
+        deadline = time.monotonic() + 10
+        while not app._is_zombie(orphan):
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        assert app._alive(orphan) is False
+        assert app._alive(parent.pid) is True
+    finally:
+        parent.communicate("", timeout=10)
+
+
+def test_the_local_only_name_set_follows_the_settings() -> None:
+    base = Settings(environment="production", api_url="", login_url="")
+    default = app.local_name_policy(base)
+    assert default.is_local_only("notes.tmp") and not default.is_local_only("scratch-1.txt")
+    changed = app.local_name_policy(dataclasses.replace(
+        base, local_only=("scratch-*",), not_local_only=("*.tmp",), upload_dwg_backups=True))
+    assert changed.is_local_only("scratch-1.txt")
+    assert not changed.is_local_only("notes.tmp")
+    assert changed.is_local_only("~WRD0001.tmp")     # another default glob still holds
+    assert changed.is_local_only("~$Report.docx")
+    assert not changed.is_local_only("Plan.bak", lambda name: name == "Plan.dwg")
+    assert default.is_local_only("Plan.bak", lambda name: name == "Plan.dwg")
+    with pytest.raises(app.MountError, match="not one of the default"):
+        app.local_name_policy(dataclasses.replace(base, not_local_only=("*.docx",)))
+
+
+def test_repeated_local_only_flags_reach_the_background_child(tmp_path: Path) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["mount", str(tmp_path / "mnt"), "--local-only", "a-*",
+                              "--local-only", "b-*", "--upload-dwg-backups"])
+    again = parser.parse_args(child_argv(args)[3:])
+    assert again.local_only == ["a-*", "b-*"]
+    assert again.upload_dwg_backups is True
+    assert settings_from_args(again, {}).local_only == ("a-*", "b-*")

@@ -58,7 +58,7 @@ def test_default_options_make_a_private_multithreaded_foreground_mount() -> None
     assert opts["foreground"] is True and opts["nothreads"] is False
     assert "allow_other" not in opts and "default_permissions" not in opts
     assert opts["attr_timeout"] == opts["entry_timeout"] == opts["negative_timeout"] == 1.0
-    assert opts["hard_remove"] is True
+    assert "hard_remove" not in opts    # unlinked open files live on as .fuse_hidden*
     assert not {"direct_io", "kernel_cache", "auto_cache", "use_ino", "nullpath_ok",
                 "nopath"} & set(opts)
     assert opts["fsname"] == "procorefs"

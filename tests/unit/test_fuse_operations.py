@@ -19,7 +19,7 @@ from procorefs.adapters.fuse.operations import (
     FuseOperations,
 )
 from procorefs.core.types import DirEntry, EntryStat, StatFs
-from procorefs.errors import FsNotFound, FsReadOnlyFs
+from procorefs.errors import FsAccessDenied, FsNotFound
 
 UID, GID = 4321, 8765
 
@@ -67,13 +67,39 @@ class FakeCore:
         self.calls.append(("open", path, flags))
         if not flags & os.O_CREAT:
             self._get(path)
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-            raise FsReadOnlyFs("", path)
+        if flags & (os.O_WRONLY | os.O_RDWR) and self.entries[path].read_only:
+            raise FsAccessDenied("", path)
         return 42
+
+    def create(self, path: str, flags: int) -> int:
+        self.calls.append(("create", path, flags))
+        self._get(path.rsplit("/", 1)[0] or "/")
+        return 77
+
+    def getattr_handle(self, handle: int) -> EntryStat:
+        self.calls.append(("getattr_handle", handle))
+        return _file(3)
 
     def read(self, handle: int, offset: int, size: int) -> bytes:
         self.calls.append(("read", handle, offset, size))
         return b"x" * size
+
+    def write(self, handle: int, offset: int, data: bytes) -> int:
+        self.calls.append(("write", handle, offset, data))
+        return len(data)
+
+    def truncate(self, path: str, size: int, handle: int | None = None) -> None:
+        self.calls.append(("truncate", path, size, handle))
+        self._get(path) if handle is None else None
+
+    def flush(self, handle: int) -> None:
+        self.calls.append(("flush", handle))
+
+    def fsync(self, handle: int) -> None:
+        self.calls.append(("fsync", handle))
+
+    def utimens(self, path: str, mtime: float | None) -> None:
+        self.calls.append(("utimens", path, mtime))
 
     def release(self, handle: int) -> None:
         self.calls.append(("release", handle))
@@ -196,41 +222,52 @@ def test_read_and_release_use_the_handle_from_open(ops: FuseOperations, core: Fa
     assert ("release", 42) in core.calls
 
 
-@pytest.mark.allow_log("cannot create")
-def test_create_is_erofs_after_asking_the_core_about_the_folder(
+def test_create_opens_through_the_core_and_sets_the_handle(
         ops: FuseOperations, core: FakeCore) -> None:
-    with pytest.raises(OSError) as excinfo:
-        ops.create("/Sub/new.txt", 0o644, _fi(os.O_WRONLY | os.O_EXCL))
-    assert _errno_of(excinfo) == errno.EROFS
-    assert core.calls == [("getattr", "/Sub")]
+    fi = _fi(os.O_WRONLY | os.O_EXCL)
+    fi.keep_cache = 1
+    assert ops.create("/Sub/new.txt", 0o644, fi) == 0
+    assert (fi.fh, fi.keep_cache) == (77, 0)
+    assert core.calls == [("create", "/Sub/new.txt", os.O_WRONLY | os.O_EXCL)]
     with pytest.raises(OSError) as excinfo:
         ops.create("/Nope/new.txt", 0o644, _fi(os.O_WRONLY))
     assert _errno_of(excinfo) == errno.ENOENT
 
 
-def test_truncate_answers_what_the_core_says_about_writing(
-        ops: FuseOperations, core: FakeCore) -> None:
-    with pytest.raises(OSError) as excinfo:
-        ops.truncate("/a.pdf", 0)
-    assert _errno_of(excinfo) == errno.EROFS
-    assert core.calls == [("open", "/a.pdf", os.O_WRONLY | os.O_TRUNC)]
+def test_write_flush_fsync_release_go_to_the_handle(ops: FuseOperations,
+                                                     core: FakeCore) -> None:
+    fi = SimpleNamespace(fh=9)
+    assert ops.write(None, b"abc", 5, fi) == 3      # no path: unlinked while open
+    assert ops.flush("/a.pdf", fi) == 0
+    assert ops.fsync("/a.pdf", 1, fi) == 0
+    assert ops.release(None, fi) == 0
+    assert core.calls == [("write", 9, 5, b"abc"), ("flush", 9), ("fsync", 9),
+                          ("release", 9)]
+
+
+def test_truncate_and_ftruncate(ops: FuseOperations, core: FakeCore) -> None:
+    assert ops.truncate("/a.pdf", 3) == 0
+    assert ops.truncate(None, 0, SimpleNamespace(fh=9)) == 0     # ftruncate of an unlinked file
+    assert core.calls == [("truncate", "/a.pdf", 3, None), ("truncate", "", 0, 9)]
     with pytest.raises(OSError) as excinfo:
         ops.truncate("/missing", 0)
     assert _errno_of(excinfo) == errno.ENOENT
 
 
-def test_getattr_without_a_path_is_estale(ops: FuseOperations, core: FakeCore) -> None:
+def test_getattr_without_a_path_answers_from_the_handle(ops: FuseOperations,
+                                                        core: FakeCore) -> None:
     # What libfuse sends for fstat() of an open file that was unlinked meanwhile.
+    assert ops.getattr(None, SimpleNamespace(fh=42))["st_size"] == 3
+    assert core.calls == [("getattr_handle", 42)]
     with pytest.raises(OSError) as excinfo:
-        ops.getattr(None, SimpleNamespace(fh=42))
+        ops.getattr(None, None)
     assert _errno_of(excinfo) == errno.ESTALE
-    assert core.calls == []
 
 
 def test_open_for_writing_answers_what_the_core_says(ops: FuseOperations) -> None:
     with pytest.raises(OSError) as excinfo:
-        ops.open("/a.pdf", _fi(os.O_WRONLY | os.O_TRUNC))
-    assert _errno_of(excinfo) == errno.EROFS
+        ops.open("/locked.pdf", _fi(os.O_WRONLY | os.O_TRUNC))
+    assert _errno_of(excinfo) == errno.EACCES
 
 
 @pytest.mark.parametrize("name", ["security.capability", "security.selinux",
@@ -299,17 +336,27 @@ def test_links_symlinks_and_special_files_are_eperm(
     assert core.calls == []
 
 
-def test_chmod_chown_utimens_are_accepted_as_logged_no_ops(
+def test_chmod_chown_are_accepted_as_logged_no_ops(
         ops: FuseOperations, core: FakeCore, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="procorefs.adapters.fuse.operations")
     assert ops.chmod("/a.pdf", 0o600) == 0
     assert ops.chown("/a.pdf", -1, 100) == 0
-    utime_omit = (1 << 30) - 2  # UTIME_OMIT as mfusepy hands it over in ns mode
-    assert ops.utimens("/a.pdf", (utime_omit, 1_700_000_000_000_000_000)) == 0
-    assert ops.utimens("/a.pdf", None) == 0
     assert core.calls == []
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("ignored" in m for m in messages) == 4
+    assert sum("ignored" in m for m in messages) == 2
+
+
+def test_utimens_decodes_utime_omit_and_utime_now(ops: FuseOperations, core: FakeCore,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    utime_omit, utime_now = (1 << 30) - 2, (1 << 30) - 1   # as mfusepy hands them in ns mode
+    monkeypatch.setattr("procorefs.adapters.fuse.operations.time.time", lambda: 1234.5)
+    assert ops.utimens("/a.pdf", (utime_omit, 1_700_000_000_500_000_000)) == 0
+    assert ops.utimens("/a.pdf", (0, utime_omit)) == 0          # mtime omitted: nothing
+    assert ops.utimens("/a.pdf", (utime_now, utime_now)) == 0
+    assert ops.utimens("/a.pdf", None) == 0                     # utime(path, NULL): now
+    assert ops.utimens(None, (0, 0)) == 0
+    assert core.calls == [("utimens", "/a.pdf", 1_700_000_000.5),
+                          ("utimens", "/a.pdf", 1234.5), ("utimens", "/a.pdf", 1234.5)]
 
 
 def test_access_mirrors_the_mode_bits(ops: FuseOperations) -> None:
@@ -343,7 +390,8 @@ def test_init_reports_the_mount_is_live(core: FakeCore) -> None:
 EXPECTED_CALLBACKS = {
     "init", "getattr", "access", "readdir", "statfs", "open", "create", "read", "release",
     "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "mknod", "chmod", "chown",
-    "utimens", "getxattr", "listxattr", "setxattr", "removexattr", "truncate",
+    "utimens", "getxattr", "listxattr", "setxattr", "removexattr", "truncate", "write",
+    "flush", "fsync",
 }
 
 

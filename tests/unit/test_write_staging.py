@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from procorefs.core import staging
 from procorefs.core.staging import (
     RangeSet,
     StagingArea,
@@ -179,7 +180,7 @@ def test_disk_full_marks_the_file_broken(tmp_path: Path, monkeypatch: pytest.Mon
 
     def full(fd: int, data: object, offset: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(os, "pwrite", full)
+    monkeypatch.setattr(staging, "_pwrite", full)
     with pytest.raises(FsNoSpace) as info:
         staged.write(2, b"more")
     assert info.value.errno == errno.ENOSPC

@@ -51,12 +51,13 @@ def fake_winfspy() -> Iterator[ModuleType]:
             delattr(package, "operations")
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = COMMIT_DEADLINE) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = COMMIT_DEADLINE,
+             interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 @dataclass

@@ -4,10 +4,6 @@ The callbacks come in the order Windows makes them for each application
 (``shared/save-patterns.md``); the assertions are on Procore's side, after the commit:
 one save is ONE new version of the SAME file id, with the new bytes, and no temp, lock,
 owner or backup file ever reaches Procore (not even its recycle bin).
-
-Every test here needs the core's write path (issue 5). Until ``ProcoreFS`` has it, the adapter
-answers every write with ACCESS_DENIED and these tests are expected to fail; they are strict,
-so the day the write path lands they turn into failures to un-mark.
 """
 
 from __future__ import annotations
@@ -22,12 +18,6 @@ from procorefs.adapters.winfsp import ntstatus
 from procorefs.adapters.winfsp.names import WindowsNameCodec
 from tests.windows.conftest import WinEnv, wait_for
 from tests.windows.driver import DELETE, READ, WRITE, NTStatus, winpath
-
-pytestmark = [
-    pytest.mark.xfail(strict=True, reason="needs the write path of issue 5"),
-    # The read-only core says so when a file is opened for writing.
-    pytest.mark.allow_log("cannot write"),
-]
 
 codec = WindowsNameCodec()
 

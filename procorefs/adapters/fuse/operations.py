@@ -8,10 +8,15 @@ other exception is a bug, logged once and answered with EIO rather than mfusepy'
 Protocol rules this class keeps (shared/fuse-notes.md):
 - mfusepy registers every attribute whose name is a FUSE operation. Only the callbacks below
   carry such names (``tests/unit/test_fuse_operations.py`` checks the exact set); no
-  ``lock``/``flush``/``fsync`` exist, so the kernel keeps POSIX and flock locks locally and
-  flush/fsync are no-ops until the write path needs them.
+  ``lock``/``flock`` exist, so the kernel keeps POSIX and flock locks locally.
 - The mount runs with ``raw_fi``: ``open``/``create`` receive the ``fuse_file_info`` itself so
   they can set ``keep_cache`` from the core, and the other callbacks read ``fi.fh``.
+- Writing: ``flush`` runs on every close(2) and is where the core makes the written bytes
+  durable and journaled (its error, ENOSPC say, is what close returns); ``release`` comes
+  after, asynchronously, and its result reaches nobody. ``fsync`` waits for Procore.
+  ``truncate`` gets the handle of an ftruncate (the runner passes it; mfusepy 3.1.1 drops it).
+- ``utimens``: mfusepy hands nanoseconds, with UTIME_OMIT (1073741822) and UTIME_NOW
+  (1073741823) as they are; tar and rsync use both.
 - ``use_ns``: times cross as integer nanoseconds.
 - ``nullpath_ok`` stays off (no ``flag_nopath``/``flag_nullpath_ok`` attributes): every
   callback gets a path.
@@ -20,10 +25,9 @@ Protocol rules this class keeps (shared/fuse-notes.md):
   answered ENODATA here, without a call into the core.
 - ``rename`` receives the renameat2 flags (the mount runner passes them through, which
   mfusepy 3.1.1 alone does not): RENAME_NOREPLACE is honoured, any other flag is EINVAL.
-- Until the core has a write path (issue 5) it has no ``create``/``truncate``/``write``:
-  ``create`` asks it about the folder and answers EROFS, ``truncate`` asks it the question an
-  open for writing asks, and no ``write``/``flush``/``fsync`` callbacks exist, since no handle
-  open for writing can exist.
+- ``getattr`` with a handle and no path answers from the handle (libfuse passes no path for a
+  node it cannot name; without ``hard_remove`` an unlinked open file keeps a
+  ``.fuse_hidden*`` name, so this is a fallback).
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ import functools
 import logging
 import math
 import os
-import posixpath
 import stat
+import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -46,7 +50,6 @@ from procorefs.errors import (
     FsNoData,
     FsNotPermitted,
     FsNotSupported,
-    FsReadOnlyFs,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,8 @@ XATTR_NAMESPACE = "user."
 BLOCK_SIZE = 512
 PREFERRED_IO_SIZE = 128 * 1024
 _NS = 1_000_000_000
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
 
 
 class CoreFS(Protocol):
@@ -68,8 +73,15 @@ class CoreFS(Protocol):
 
     def getattr(self, path: str) -> EntryStat: ...
     def readdir(self, path: str) -> list[DirEntry]: ...
+    def getattr_handle(self, handle: int) -> EntryStat: ...
     def open(self, path: str, flags: int) -> int: ...
+    def create(self, path: str, flags: int) -> int: ...
     def read(self, handle: int, offset: int, size: int) -> bytes: ...
+    def write(self, handle: int, offset: int, data: bytes) -> int: ...
+    def truncate(self, path: str, size: int, handle: int | None = None) -> None: ...
+    def flush(self, handle: int) -> None: ...
+    def fsync(self, handle: int) -> None: ...
+    def utimens(self, path: str, mtime: float | None) -> None: ...
     def release(self, handle: int) -> None: ...
     def keep_kernel_cache(self, handle: int) -> bool: ...
     def mkdir(self, path: str) -> None: ...
@@ -182,11 +194,13 @@ class FuseOperations:
 
     # -- metadata -------------------------------------------------------------------------
     @_callback
-    def getattr(self, path: str | None, fh: object = None) -> dict[str, int]:
+    def getattr(self, path: str | None, fh: FileInfo | None = None) -> dict[str, int]:
         if path is None:
-            # libfuse hands no path for an open file that was unlinked (hard_remove, see
-            # runner.py); the core knows files by path only.
-            raise OSError(errno.ESTALE, os.strerror(errno.ESTALE))
+            # libfuse has no path for the node (hard_remove, or a race with an unlink): only
+            # the handle names it.
+            if fh is None:
+                raise OSError(errno.ESTALE, os.strerror(errno.ESTALE))
+            return stat_dict(self._fs.getattr_handle(fh.fh), self._uid, self._gid)
         return stat_dict(self._fs.getattr(path), self._uid, self._gid)
 
     @_callback
@@ -217,28 +231,38 @@ class FuseOperations:
 
     @_callback
     def create(self, path: str, mode: int, fi: FileInfo) -> int:
-        # The core has no way to create files until the write path exists (issue 5): ask it
-        # about the folder (ENOENT, ENOTDIR and EACCES come from there), then refuse.
-        self._fs.getattr(posixpath.dirname(path))
-        log.warning("cannot create %r: this version of procorefs cannot write file contents "
-                    "yet", path)
-        raise FsReadOnlyFs("creating files is not supported yet", path)
+        fi.fh = self._fs.create(path, fi.flags)
+        fi.keep_cache = 0
+        return 0
 
     @_callback
-    def truncate(self, path: str, length: int, fh: object = None) -> int:
-        # The core has no write path yet: truncating asks it the same question as an open
-        # for writing (libfuse 3 sends O_TRUNC opens that way), and it answers EROFS, or
-        # EACCES for a file checked out by someone else, or ENOENT.
-        handle = self._fs.open(path, os.O_WRONLY | os.O_TRUNC)
-        self._fs.release(handle)
-        raise FsReadOnlyFs("truncating is not supported yet", path)
+    def truncate(self, path: str | None, length: int, fh: FileInfo | None = None) -> int:
+        handle = fh.fh if fh is not None else None
+        if path is None and handle is None:
+            raise OSError(errno.ESTALE, os.strerror(errno.ESTALE))
+        self._fs.truncate(path or "", length, handle)
+        return 0
 
     @_callback
-    def read(self, path: str, size: int, offset: int, fi: FileInfo) -> bytes:
+    def read(self, path: str | None, size: int, offset: int, fi: FileInfo) -> bytes:
         return self._fs.read(fi.fh, offset, size)
 
     @_callback
-    def release(self, path: str, fi: FileInfo) -> int:
+    def write(self, path: str | None, data: bytes, offset: int, fi: FileInfo) -> int:
+        return self._fs.write(fi.fh, offset, data)
+
+    @_callback
+    def flush(self, path: str | None, fi: FileInfo) -> int:
+        self._fs.flush(fi.fh)
+        return 0
+
+    @_callback
+    def fsync(self, path: str | None, datasync: int, fi: FileInfo) -> int:
+        self._fs.fsync(fi.fh)
+        return 0
+
+    @_callback
+    def release(self, path: str | None, fi: FileInfo) -> int:
         self._fs.release(fi.fh)
         return 0
 
@@ -290,8 +314,16 @@ class FuseOperations:
         return 0
 
     @_callback
-    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
-        log.debug("utimens %s %r ignored: Procore sets modification times itself", path, times)
+    def utimens(self, path: str | None, times: tuple[int, int] | None = None) -> int:
+        # Files being written show the time set until Procore sets its own at commit; files
+        # in Procore keep Procore's (the core ignores it), so rsync and tar still succeed.
+        if path is None:
+            return 0
+        mtime_ns = times[1] if times is not None else UTIME_NOW
+        if mtime_ns == UTIME_OMIT:
+            return 0
+        mtime = time.time() if mtime_ns == UTIME_NOW else mtime_ns / _NS
+        self._fs.utimens(path, mtime)
         return 0
 
     # -- extended attributes --------------------------------------------------------------

@@ -1,16 +1,21 @@
 """Running a FUSE mount of a ProcoreFS until it is unmounted.
 
 Owns the libfuse options (one pure function, unit-tested) and the small mfusepy subclass that
-passes renameat2 flags through: mfusepy 3.1.1 drops them, so without it
-``renameat2(RENAME_EXCHANGE)`` would silently become an overwriting rename.
+passes renameat2 flags through (mfusepy 3.1.1 drops them, so without it
+``renameat2(RENAME_EXCHANGE)`` would silently become an overwriting rename) and the handle of
+an ftruncate (mfusepy 3.1.1 drops that too).
 
 Choices made here, deliberately:
 - libfuse always runs in the foreground of its process and multi-threaded; making a
   background process is the app's job (forking inside libfuse would fork a threaded Python).
-- ``hard_remove``: unlinking, or renaming over, a file that is still open goes straight to
-  Procore instead of libfuse's ``.fuse_hiddenXXXX`` rename, so such names never reach Procore
-  (where even a deleted file stays in the recycle bin). The price: the open descriptor of an
-  unlinked file answers ESTALE (tests/mount/test_semantics.py backs both halves).
+- no ``hard_remove``: unlinking, or renaming over, a file that is still open makes libfuse
+  rename it to ``.fuse_hiddenXXXX`` until its last handle closes, then unlink that. The core
+  treats ``.fuse_hidden*`` as a local-only name, so such a file is *set aside*: never uploaded,
+  and its Procore DELETE is journaled when libfuse unlinks it (after the save-pattern grace
+  period); a file renamed over an open one (git's ``config.lock -> config``, sqlite) becomes a
+  new version of the same Procore file. In exchange the open descriptor keeps working fully,
+  ``fstat`` included (with ``hard_remove`` the kernel asks by a path libfuse no longer has,
+  and fstat answers ESTALE). tests/mount/test_write.py and docs/semantics.md back both halves.
 - attr/entry/negative timeouts of 1 s; the core's own TTL caches sit behind them.
 - ``default_permissions`` stays off for a private mount: only the mounting user can enter it
   (the kernel's rule without ``allow_other``) and the files show that user's uid/gid. With
@@ -55,7 +60,6 @@ def fuse_options(options: MountOptions) -> dict[str, Any]:
         "attr_timeout": options.attr_timeout,
         "entry_timeout": options.entry_timeout,
         "negative_timeout": options.negative_timeout,
-        "hard_remove": True,
     }
     if sys.platform.startswith("linux"):
         opts["subtype"] = "procorefs"
@@ -78,6 +82,14 @@ def _fuse_class() -> type[Any]:
             result: int = self.operations.rename(
                 old.decode(self.encoding, self.errors), new.decode(self.encoding, self.errors),
                 flags)
+            return result
+
+        def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
+            # mfusepy 3.1.1 drops the handle of an ftruncate(); the core wants it (the file
+            # may have been renamed or unlinked since it was opened).
+            fi = fip.contents if fip else None
+            result: int = self.operations.truncate(
+                None if path is None else path.decode(self.encoding, self.errors), length, fi)
             return result
 
     return ProcoreFUSE
