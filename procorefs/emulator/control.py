@@ -74,6 +74,7 @@ def info(ctx: EmulatorContext) -> dict[str, Any]:
         "now": ctx.now(), "clock_offset": ctx.clock_offset,
         "settings": {"token_ttl": settings.token_ttl,
                      "rate_limit": f"{settings.rate_hourly}/{settings.rate_spike}",
+                     "rate_spike_window": settings.rate_spike_window,
                      "storage_url_ttl": settings.storage_url_ttl,
                      "upload_start_window": settings.upload_start_window,
                      "upload_associate_window": settings.upload_associate_window,
@@ -198,6 +199,12 @@ class Control:
         if "rate_limit" in body:
             hourly, spike = parse_rate_limit(str(body["rate_limit"]))
             changes.update(rate_hourly=hourly, rate_spike=spike)
+        if "rate_spike_window" in body:
+            # Tests shorten the 10-second spike window to see pacing in seconds, not minutes.
+            window = body["rate_spike_window"]
+            if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+                raise errors(400, "rate_spike_window must be a positive number of seconds")
+            changes["rate_spike_window"] = float(window)
         for key in ("token_ttl", "storage_url_ttl", "upload_start_window",
                     "upload_associate_window", "documents_default_per_page",
                     "documents_max_per_page", "code_ttl"):

@@ -82,3 +82,16 @@ def test_control_calls_are_not_limited(emulator: Emulator) -> None:
         answer = emulator.control("GET", "info")
         assert answer.status_code == 200
         assert "X-Rate-Limit-Limit" not in answer.headers
+
+
+def test_the_spike_window_length_can_be_shortened_for_tests(emulator: Emulator) -> None:
+    assert emulator.settings(rate_limit="50/2", rate_spike_window=3)["rate_spike_window"] == 3
+    with api(emulator, company_id=None) as client:
+        answers = [client.get("/rest/v1.0/me") for _ in range(3)]
+        emulator.advance_clock(3.5)                     # past the 3 s window, not 10 s
+        after = client.get("/rest/v1.0/me")
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 3
+    assert after.status_code == 200
+    bad = httpx.post(f"{emulator.api_url}/_emulator/settings", json={"rate_spike_window": 0})
+    assert bad.status_code == 400
