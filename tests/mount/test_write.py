@@ -223,3 +223,40 @@ def test_errors_of_writing_where_nothing_can_be_written(mount_factory: MountFact
     assert excinfo.value.errno == errno.ENOENT
     with pytest.raises(IsADirectoryError):
         os.open(mounted.path / FOLDER, os.O_WRONLY)
+
+
+@pytest.mark.allow_log("conflict: ")
+def test_a_save_over_someone_elses_newer_version_becomes_a_conflict_copy(
+        mount_factory: MountFactory) -> None:
+    mounted = mount_factory(extra=["--commit-debounce", "0.2"])
+    rel = seed.MULTI_VERSION_PATHS[0]
+    path = mounted.path / rel
+    before = item(mounted.remote(), rel)
+    fd = os.open(path, os.O_RDWR)            # the edit starts on the version we see now
+    mine = b"my edit " * 64
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, mine, 0)
+    # Meanwhile somebody else saves a new version in Procore.
+    mounted.emulator.control("POST", f"remote/files/{before.id}/versions",
+                             json={"size": 4096, "notes": "their save"}).raise_for_status()
+    theirs = mounted.remote().sha256(item(mounted.remote(), rel))
+    os.close(fd)
+
+    def conflicts() -> list[dict[str, str]]:
+        status = json.loads(mounted.cli("status", "--json", str(mounted.path)).stdout)
+        found: list[dict[str, str]] = status["conflicts"]
+        return found
+
+    wait_for(lambda: bool(conflicts()), 30, "the conflict to show in the status")
+    (conflict,) = conflicts()
+    copy_name = conflict["conflict_name"]
+    stem, ext = os.path.splitext(os.path.basename(rel))
+    assert copy_name.startswith(f"{stem} (conflict ") and copy_name.endswith(f"){ext}")
+    assert "conflict:" in mounted.cli("status", str(mounted.path)).stdout
+    assert "conflict" in mounted.log_text()
+    remote = stopped(mounted)
+    after = item(remote, rel)
+    assert after.id == before.id and remote.sha256(after) == theirs   # theirs is kept
+    folder = os.path.dirname(rel)
+    copy = item(remote, f"{folder}/{copy_name}")
+    assert remote.sha256(copy) == sha(mine)                           # mine is beside it
