@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from procorefs.config import Settings, ensure_private_dir
 
@@ -79,6 +79,23 @@ class MountRequest:
     unmount_wait: float = DRAIN_WAIT
     delete_grace: float | None = None
     commit_debounce: float | None = None
+    # WinFsp only: the target as typed (``P:``, ``*`` or a folder that does not exist yet),
+    # and a network-drive volume (Explorer then makes no thumbnails over it).
+    target: str | None = None
+    network: bool = False
+
+
+Backend = Literal["fuse", "winfsp"]
+
+
+def mount_backend() -> Backend:
+    """WinFsp on Windows, FUSE (libfuse 3, macFUSE) everywhere else."""
+    return "winfsp" if sys.platform == "win32" else "fuse"
+
+
+def is_drive_target(text: str) -> bool:
+    """``P:``, ``p:\\`` or ``*``: a WinFsp drive letter rather than a folder."""
+    return re.fullmatch(r"\*|[A-Za-z]:\\?", text.strip()) is not None
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -215,7 +232,8 @@ def find_project_company(client: ProcoreClient, project_id: int) -> int:
                      "check the id, or give its company with --company")
 
 
-def core_config(settings: Settings, request: MountRequest, layout: Layout) -> CoreConfig:
+def core_config(settings: Settings, request: MountRequest, layout: Layout,
+                backend: Backend = "fuse") -> CoreConfig:
     from procorefs.core.fs import CoreConfig
     # The core keeps one private directory per (server, layout) inside it.
     cache_dir = request.cache_dir or settings.cache_dir
@@ -233,6 +251,11 @@ def core_config(settings: Settings, request: MountRequest, layout: Layout) -> Co
     if request.commit_debounce is not None:
         tuning["commit_debounce"] = request.commit_debounce
     tuning["unmount_timeout"] = request.unmount_wait
+    if backend == "winfsp":
+        # WinFsp hands over Windows names: the codec maps what Windows forbids, and the
+        # volume is case-insensitive.
+        from procorefs.adapters.winfsp.names import WindowsNameCodec
+        tuning["codec"] = WindowsNameCodec()
     return CoreConfig(layout=layout, cache_dir=cache_dir, api_url=settings.api_url,
                       local_names=local_name_policy(settings), **tuning)
 
@@ -280,14 +303,29 @@ def setup_mount_logging(settings: Settings, mountpoint: Path, verbosity: int) ->
 
 
 def mount_foreground(settings: Settings, request: MountRequest, *,
-                     on_mounted: Callable[[str], None] | None = None) -> None:
-    """Mount and serve until unmounted; ``on_mounted`` gets a description once it is live."""
-    mountpoint = check_mountpoint(request.mountpoint)
-    if request.allow_other and not _allow_other_permitted():
-        raise MountError("--allow-other needs 'user_allow_other' in /etc/fuse.conf "
-                         "(ask your administrator)")
-    from procorefs.adapters.fuse.library import FuseUnavailable
-    from procorefs.adapters.fuse.runner import MountFailed, MountOptions, run_mount
+                     on_mounted: Callable[[str], None] | None = None,
+                     backend: Backend | None = None,
+                     stop: threading.Event | None = None) -> None:
+    """Mount and serve until unmounted; ``on_mounted`` gets a description once it is live.
+
+    ``backend`` is ``mount_backend()`` unless a test drives the other one; ``stop`` ends a
+    WinFsp mount (a FUSE mount ends when it is unmounted).
+    """
+    backend = backend or mount_backend()
+    if backend == "fuse":
+        mountpoint = check_mountpoint(request.mountpoint)
+        if request.network:
+            raise MountError("--network is for Windows drive letters (WinFsp); a FUSE mount "
+                             "is always a local directory")
+        if request.allow_other and not _allow_other_permitted():
+            raise MountError("--allow-other needs 'user_allow_other' in /etc/fuse.conf "
+                             "(ask your administrator)")
+    else:
+        # WinFsp checks the target itself: a free letter, or a folder that does not exist.
+        mountpoint = request.mountpoint
+        if request.allow_other:
+            raise MountError("--allow-other is for FUSE mounts; a WinFsp drive is the "
+                             "mounting user's")
     from procorefs.api.client import ProcoreClient
     from procorefs.api.errors import ApiError
     from procorefs.core.fs import ProcoreFS
@@ -303,7 +341,7 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
             layout = resolve_layout(client, settings)
         except ApiError as exc:
             raise MountError(f"cannot find what to mount: {exc}") from None
-        fs = ProcoreFS(client, core_config(settings, request, layout))
+        fs = ProcoreFS(client, core_config(settings, request, layout, backend))
         if not online:
             fs.metadata.note_offline()
         what = describe(layout)
@@ -325,14 +363,11 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
         publisher.start()
         try:
             _check_root(fs, what)
-            run_mount(fs, str(mountpoint), MountOptions(allow_other=request.allow_other,
-                                                       debug=request.debug),
-                      on_mounted=mounted)
-        except FuseUnavailable as exc:
-            raise MountError(str(exc)) from None
-        except MountFailed:
-            raise MountError(f"libfuse could not mount {mountpoint} (its message is above; "
-                             f"the log is {log_path(settings, mountpoint)})") from None
+            if backend == "fuse":
+                _serve_fuse(fs, settings, request, mountpoint, mounted)
+            else:
+                _serve_winfsp(fs, request, volume_name(client, layout, online), mounted,
+                              stop or threading.Event())
         finally:
             # Unmounted (or failed): send what is queued while the status shows progress.
             left: list[str] | None = None
@@ -343,6 +378,56 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
                 with contextlib.suppress(FileNotFoundError):
                     record.unlink()
                 fs.close(drain=0)
+
+
+def _serve_fuse(fs: ProcoreFS, settings: Settings, request: MountRequest, mountpoint: Path,
+                mounted: Callable[[], None]) -> None:
+    from procorefs.adapters.fuse.library import FuseUnavailable
+    from procorefs.adapters.fuse.runner import MountFailed, MountOptions, run_mount
+
+    try:
+        run_mount(fs, str(mountpoint), MountOptions(allow_other=request.allow_other,
+                                                   debug=request.debug),
+                  on_mounted=mounted)
+    except FuseUnavailable as exc:
+        raise MountError(str(exc)) from None
+    except MountFailed:
+        raise MountError(f"libfuse could not mount {mountpoint} (its message is above; "
+                         f"the log is {log_path(settings, mountpoint)})") from None
+
+
+def _serve_winfsp(fs: ProcoreFS, request: MountRequest, name: str,
+                  mounted: Callable[[], None], stop: threading.Event) -> None:
+    from procorefs.adapters.winfsp.mountpoint import MountTargetError
+    from procorefs.adapters.winfsp.runner import WinMountOptions, run_mount
+
+    target = request.target or str(request.mountpoint)
+    options = WinMountOptions(name=name, network=request.network, debug=request.debug,
+                              stop=stop)
+    try:
+        run_mount(fs, target, options, on_mounted=lambda _where: mounted())
+    except MountTargetError as exc:
+        raise MountError(str(exc)) from None
+    except ImportError as exc:
+        raise MountError(f"WinFsp or winfspy is missing ({exc}); install WinFsp from "
+                         "winfsp.dev and `pip install winfspy`") from None
+
+
+def volume_name(client: ProcoreClient, layout: Layout, online: bool) -> str:
+    """What the drive's label shows: the project's or the company's name."""
+    from procorefs.api.errors import ApiError
+
+    if online and layout.company_id is not None:
+        with contextlib.suppress(ApiError):
+            if layout.mode == "project":
+                for project in client.projects(layout.company_id):
+                    if project.id == layout.project_id:
+                        return project.name
+            else:
+                for company in client.companies():
+                    if company.id == layout.company_id:
+                        return company.name
+    return "Documents" if layout.mode != "all" else "Procore"
 
 
 class StatusPublisher:

@@ -30,7 +30,10 @@ def register(subparsers: Any) -> None:
         "mount", help="mount Procore Documents at a directory",
         description="Mount Procore Documents: one project (--project), a company's documents "
                     "and projects (--company), or every company you can see (neither).")
-    mount.add_argument("mountpoint", type=Path, help="an existing, empty directory")
+    mount.add_argument("mountpoint", type=Path,
+                       help="an existing, empty directory; on Windows a drive letter (P:), "
+                            "* for the first free one from Z: down, or a folder that does not "
+                            "exist yet")
     mount.add_argument("-f", "--foreground", action="store_true",
                        help="stay in the foreground (Ctrl-C unmounts)")
     mount.add_argument("--cache-dir", type=Path, default=None,
@@ -44,6 +47,9 @@ def register(subparsers: Any) -> None:
     mount.add_argument("--allow-other", action="store_true",
                        help="let other local users read the mount (needs user_allow_other "
                             "in /etc/fuse.conf); by default only you can enter it")
+    mount.add_argument("--network", action="store_true",
+                       help="Windows: mount as a network drive, so Explorer makes no "
+                            "thumbnails over it")
     mount.add_argument("--unmount-wait", type=_non_negative_float, default=None,
                        metavar="SECONDS",
                        help="at unmount, wait this long for queued saves to reach Procore "
@@ -110,8 +116,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _request(args: argparse.Namespace) -> app.MountRequest:
     from procorefs import app
+    typed = str(args.mountpoint)
+    drive = app.mount_backend() == "winfsp" and app.is_drive_target(typed)
     return app.MountRequest(
-        mountpoint=app.normalize_mountpoint(args.mountpoint),
+        # A drive letter is no path: keep it as typed (upper case) for the log and status.
+        mountpoint=Path(typed.strip().upper()) if drive else app.normalize_mountpoint(typed),
+        target=typed.strip(), network=args.network,
         cache_dir=args.cache_dir.expanduser().absolute() if args.cache_dir else None,
         ttl=args.ttl, poll_budget=args.poll_budget, allow_other=args.allow_other,
         debug=args.verbose >= 3,
@@ -125,7 +135,9 @@ def _mount(args: argparse.Namespace) -> int:
     request = _request(args)
     try:
         app.local_name_policy(settings)  # a bad pattern fails here, not in a background child
-        if args.foreground:
+        # WinFsp mounts serve in this console (or under the WinFsp launcher), as FUSE ones
+        # do with --foreground.
+        if args.foreground or app.mount_backend() == "winfsp":
             app.setup_mount_logging(settings, request.mountpoint, args.verbose)
 
             def announce(what: str) -> None:

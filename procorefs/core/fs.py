@@ -91,7 +91,7 @@ from procorefs.core.names import (
     NameCodec,
     NameRequest,
     PosixNameCodec,
-    assign_local_names,
+    assign_names_in,
     is_canonical,
     lookup_key,
     too_long,
@@ -459,8 +459,8 @@ class ProcoreFS:
     def _synthetic_children(self, node: Node, path: str) -> list[tuple[str, Node]]:
         if node.role == "top":
             companies = self.metadata.companies(path)
-            names = assign_local_names(self._codec, (
-                NameRequest(c.name, c.id, False, (0, c.id)) for c in companies))
+            names = assign_names_in(self._codec, (
+                NameRequest(c.name, c.id, False, (0, c.id)) for c in companies), folder=path)
             return sorted(((names[c.id], Node("dir", "company", Scope(c.id)))
                            for c in companies), key=lambda pair: pair[0])
         assert node.role == "company" and node.scope is not None
@@ -472,7 +472,7 @@ class ProcoreFS:
         if docs is not None:
             requests += [NameRequest(item.name, item.id, item.kind == "file", (1, item.id))
                          for item in docs.children.values()]
-        names = assign_local_names(self._codec, requests)
+        names = assign_names_in(self._codec, requests, folder=path)
         out = [(names[-(i + 1)], Node("dir", "project", Scope(company_id, p.id)))
                for i, p in enumerate(projects)]
         if docs is not None:

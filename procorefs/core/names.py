@@ -173,6 +173,17 @@ class NameRequest:
     tag: int | None = None  # what a suffix shows; ``ident`` when None
 
 
+def assign_names_in(codec: NameCodec, requests: Iterable[NameRequest],
+                    folder: str) -> dict[int, str]:
+    """``assign_local_names`` through the codec's own version when it has one: the Windows
+    codec reports the names it had to change (case twins) in the log, naming ``folder``."""
+    own = getattr(codec, "assign_local_names", None)
+    if callable(own):
+        names: dict[int, str] = own(requests, folder=folder)
+        return names
+    return assign_local_names(codec, requests)
+
+
 def assign_local_names(codec: NameCodec, requests: Iterable[NameRequest]) -> dict[int, str]:
     """Local names for one directory's children, unique under ``lookup_key``, keyed by ident."""
     ordered = sorted(requests, key=lambda r: r.rank)

@@ -27,7 +27,7 @@ from procorefs.api.models import (
     User,
     UserRef,
 )
-from procorefs.core.names import NameCodec, NameRequest, assign_local_names, lookup_key
+from procorefs.core.names import NameCodec, NameRequest, assign_names_in, lookup_key
 
 
 class RemoteClient(Protocol):
@@ -221,9 +221,9 @@ class Listing:
     @classmethod
     def build(cls, scope: Scope, folder: Item, children: Mapping[int, Item], codec: NameCodec,
               fetched_at: float, fresh_until: float) -> Listing:
-        names = assign_local_names(codec, (
+        names = assign_names_in(codec, (
             NameRequest(item.name, item.id, item.kind == "file", (0, item.id))
-            for item in children.values()))
+            for item in children.values()), folder=repr(folder.name or "/"))
         by_key = {lookup_key(codec, n): i for i, n in names.items()}
         return cls(scope, folder, dict(children), codec, fetched_at, fresh_until, names, by_key)
 

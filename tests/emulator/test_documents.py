@@ -614,3 +614,25 @@ def test_project_id_is_not_reachable_from_another_project(demo_emulator: Emulato
         answer = client.get(f"/rest/v1.0/folders/{second['root_folder_id']}",
                             params={"project_id": PROJECT_ID})
     assert answer.status_code == 404
+
+
+def test_a_read_only_item_answers_403_and_stays_as_it_was(demo_emulator: Emulator) -> None:
+    from procorefs.emulator.seed import READ_ONLY_FILE_PATH
+    name = READ_ONLY_FILE_PATH.rsplit("/", 1)[-1]
+    with api(demo_emulator) as client:
+        listed = documents(client, **{"view": "extended", "per_page": 1000}).json()
+        (row,) = [d for d in listed if d["name"] == name and d["document_type"] == "file"]
+        assert row["read_only"] is True
+        before = client.get(f"/rest/v1.0/files/{row['id']}", params=PROJECT).json()
+        rename = client.patch(f"/rest/v1.0/files/{row['id']}", params=PROJECT,
+                              json={"file": {"name": "renamed.pdf"}})
+        delete = client.delete(f"/rest/v1.0/files/{row['id']}", params=PROJECT)
+        version = client.post("/rest/v1.0/file_versions",
+                              params={**PROJECT, "file_id": row["id"]},
+                              json={"file_version": {"upload_uuid": upload(client, b"x")}})
+        for answer in (rename, delete, version):
+            assert answer.status_code == 403, answer.text
+            assert isinstance(answer.json()["errors"], str) and answer.json()["errors"]
+        after = client.get(f"/rest/v1.0/files/{row['id']}", params=PROJECT).json()
+    assert (after["name"], after["is_deleted"], after["read_only"]) == (name, False, True)
+    assert len(after["file_versions"]) == len(before["file_versions"])

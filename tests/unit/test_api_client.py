@@ -371,3 +371,23 @@ def test_no_keyring_backend_gives_a_clear_message(tmp_path: Path) -> None:
         keyring.set_keyring(previous)
     assert "PROCOREFS_ACCESS_TOKEN" in str(info.value)
     assert "PROCOREFS_CLIENT_ID" in str(info.value)
+
+
+@pytest.mark.parametrize(("status", "headers", "cls"), [
+    (401, {}, "Unauthorized"), (403, {}, "Forbidden"), (404, {}, "NotFound"),
+    (409, {}, "Conflict"), (410, {}, "Gone"), (400, {}, "ValidationFailed"),
+    (422, {}, "ValidationFailed"), (429, {"Retry-After": "7"}, "RateLimited"),
+    (500, {}, "ServerError"), (503, {}, "ServerError"), (418, {}, "ApiError"),
+])
+def test_every_documented_status_has_its_error_class(status: int, headers: dict[str, str],
+                                                      cls: str) -> None:
+    from procorefs.api import errors as api_errors
+    from procorefs.api.http import error_for
+    response = httpx.Response(status, json={"errors": "the reason"}, headers=headers,
+                              request=httpx.Request("GET", "https://api.procore.com/x"))
+    error = error_for(response, "GET", "/rest/v1.0/x")
+    assert type(error) is getattr(api_errors, cls)
+    assert isinstance(error, api_errors.ApiError)
+    assert error.status == status and "the reason" in str(error)
+    if status == 429:
+        assert error.retry_after == 7.0  # type: ignore[attr-defined]

@@ -222,3 +222,31 @@ def test_orphans_are_removed(tmp_path: Path) -> None:
     lost = a.create().seal().spool
     assert a.remove_orphans({keep}) == [lost]
     assert a.spools() == {keep}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+def test_seal_fsyncs_the_spool_and_once_the_staging_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(staging.os, "fsync", recording_fsync)
+    where = area(tmp_path)
+    first = where.create()
+    first.write(0, b"durable")
+    snapshot = first.seal()
+    spool = os.path.realpath(where.dir / snapshot.spool)
+    assert synced == [spool, os.path.realpath(where.dir)]   # the bytes, then the new name
+    second = where.create()
+    second.write(0, b"again")
+    synced.clear()
+    second.seal()
+    assert len(synced) == 2 and synced[1] == os.path.realpath(where.dir)  # a new name again
+    synced.clear()
+    second.write(5, b"!")
+    second.seal()
+    assert synced == [synced[0]] and synced[0] != os.path.realpath(where.dir)  # no new name

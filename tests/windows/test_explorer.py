@@ -286,7 +286,10 @@ def test_opening_a_folder_as_a_file_and_a_file_as_a_folder(win: WinEnv) -> None:
     ) == ntstatus.STATUS_OBJECT_NAME_NOT_FOUND
 
 
-def test_names_that_differ_only_by_case_are_both_reachable(win: WinEnv) -> None:
+@pytest.mark.allow_log("Procore has both 'Punch List.txt' and 'PUNCH LIST.txt', which Windows "
+                       "cannot tell apart")
+def test_names_that_differ_only_by_case_are_both_reachable(
+        win: WinEnv, caplog: pytest.LogCaptureFixture) -> None:
     folder = win.item("12 Closeout")
     for name, content in (("Punch List.txt", "older"), ("PUNCH LIST.txt", "newer")):
         response = win.emulator.control("POST", "remote/files", json={
@@ -301,3 +304,6 @@ def test_names_that_differ_only_by_case_are_both_reachable(win: WinEnv) -> None:
     assert f"PUNCH LIST [{newer.id}].txt" in shown
     assert win.windows.read_file("12 Closeout/punch list.TXT") == b"older"
     assert win.windows.read_file(f"12 Closeout/PUNCH LIST [{newer.id}].txt") == b"newer"
+    told = [r.getMessage() for r in caplog.records if "cannot tell apart" in r.getMessage()]
+    assert len(told) == 1, told        # logged once, though the folder was listed again
+    assert f"shown as 'PUNCH LIST [{newer.id}].txt'" in told[0]

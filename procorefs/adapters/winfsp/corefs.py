@@ -1,7 +1,7 @@
 """The part of ``procorefs.core.fs.ProcoreFS`` the WinFsp adapter calls, as Protocols.
 
 ``CoreFS`` is the read/namespace surface of the core contract. ``WritableCore`` is the write
-surface of issue 5 in the shape the adapter is written against::
+surface in the shape the adapter is written against::
 
     create(path, flags) -> handle        open(O_CREAT | O_EXCL | O_RDWR) of a new file
     write(handle, offset, data) -> int   bytes written
@@ -9,8 +9,8 @@ surface of issue 5 in the shape the adapter is written against::
     flush(handle)                        the bytes written so far are durable locally
     fsync(handle)                        ... and committed to Procore
 
-A core without them (the read-only core before issue 5 lands) is still mountable: every write
-then answers ``FsReadOnlyFs``, i.e. ACCESS_DENIED, through ``writer_of``.
+``ProcoreFS`` implements both. A core without the write surface (a test double, say) is still
+mountable: every write then answers ``FsReadOnlyFs``, i.e. ACCESS_DENIED, through ``writer_of``.
 """
 
 from __future__ import annotations
@@ -47,5 +47,5 @@ def writer_of(fs: CoreFS, path: str) -> WritableCore:
     """``fs`` as a ``WritableCore``, or ``FsReadOnlyFs`` when this core cannot write."""
     if isinstance(fs, WritableCore):
         return fs
-    raise FsReadOnlyFs("this version of the core mounts Procore read-only for file contents",
+    raise FsReadOnlyFs("this filesystem cannot write file contents",
                        path)
