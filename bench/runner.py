@@ -287,23 +287,9 @@ class Bench:
 
     @contextlib.contextmanager
     def fresh_mount(self, extra: Sequence[str] = ()) -> Iterator[ProcorefsMount]:
-        """A fresh mount, once its change poller has made its first poll.
-
-        ``--poll-budget 0`` does not stop the poller (the core clamps the budget to at least
-        one poll an hour), and a new mount polls within half a second of its first listing,
-        fetching the index pages of everything recently changed. That is a per-mount cost, not
-        a per-operation one, so each workload starts after it (or after 3 s without one)."""
-        assert self.emulator is not None
-        mark = self.mark()
+        """A fresh mount whose change poller never runs (``--poll-budget 0``), so a
+        workload's request count holds only its own calls."""
         with self.mount(extra) as m:
-            deadline = time.monotonic() + 3.0
-            while time.monotonic() < deadline:
-                entries = self.emulator.requests(mark)
-                polled = [e for e in entries if e.get("user_id") == self.user_id
-                          and str(e.get("path", "")).endswith("/documents")]
-                if polled and time.time() - max(float(e["time"]) for e in polled) > 0.3:
-                    break
-                time.sleep(0.05)
             yield m
 
     def peer(self) -> RcloneMount:

@@ -371,6 +371,22 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", dest="config_file", type=Path, default=None,
                        help=f"config file (default: {default_config_file()}, "
                             f"or ${ENV_CONFIG_FILE})")
+    tuning = parser.add_argument_group(
+        "transfer tuning", "also PROCOREFS_<NAME> variables and config-file keys")
+    tuning.add_argument("--upload-part-size", type=int, default=None, metavar="BYTES",
+                        help=f"segment size of large uploads, {MIN_PART_SIZE // MiB}-"
+                             f"{MAX_PART_SIZE // MiB} MiB (default {DEFAULT_PART_SIZE // MiB} MiB)")
+    tuning.add_argument("--upload-parallel", type=int, default=None, metavar="N",
+                        help="segments uploaded at once (default 4)")
+    tuning.add_argument("--small-upload-max", type=int, default=None, metavar="BYTES",
+                        help="files up to this size use the one-request upload")
+    tuning.add_argument("--download-parallel", type=int, default=None, metavar="N",
+                        help="ranged GETs at once for large reads (default 4)")
+    tuning.add_argument("--request-timeout", dest="request_timeout", type=float, default=None,
+                        metavar="SECONDS",
+                        help="per-request timeout (default 60)")
+    tuning.add_argument("--max-retries", type=int, default=None, metavar="N",
+                        help="retries of a failed idempotent request (default 6)")
 
 
 def settings_from_args(args: argparse.Namespace,
@@ -379,8 +395,12 @@ def settings_from_args(args: argparse.Namespace,
     env = os.environ if environ is None else environ
     cli = {key: getattr(args, key) for key in
            ("environment", "api_url", "login_url", "client_id", "company_id", "project_id",
-            "account", "redirect_uri", "local_only", "not_local_only", "upload_dwg_backups")
+            "account", "redirect_uri", "local_only", "not_local_only", "upload_dwg_backups",
+            "upload_part_size", "upload_parallel", "small_upload_max", "download_parallel",
+            "max_retries")
            if getattr(args, key, None) is not None}
+    if getattr(args, "request_timeout", None) is not None:  # `login --timeout` is another one
+        cli["timeout"] = args.request_timeout
     env_values = env_layer(env)
     explicit_file = getattr(args, "config_file", None) or env.get(ENV_CONFIG_FILE)
     path = Path(explicit_file).expanduser() if explicit_file else default_config_file()

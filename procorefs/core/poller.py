@@ -51,7 +51,7 @@ class ChangePoller:
         self._cache = cache
         self._clock = clock
         self.interval = max(1.0, interval)
-        self.budget = max(1, budget_per_hour)
+        self.budget = max(0, budget_per_hour)  # 0: never poll (--poll-budget 0)
         self.idle_after = idle_after
         self._spent: deque[float] = deque()  # monotonic times of requests in the last hour
         self._last_poll: dict[Scope, float] = {}
@@ -74,6 +74,8 @@ class ChangePoller:
 
     def scope_interval(self, scopes: int) -> float:
         """How often one scope may be polled with ``scopes`` in use and the hourly budget."""
+        if self.budget == 0:
+            return math.inf
         return max(self.interval, HOUR * max(1, scopes) / self.budget)
 
     # ------------------------------------------------------------- polling

@@ -200,3 +200,16 @@ def test_bad_local_only_settings_are_refused(cfg: Path, text: str, needle: str) 
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         settings([], {}, cfg)
+
+
+def test_transfer_tuning_from_flags_over_env_over_file(cfg: Path) -> None:
+    cfg.write_text("upload_parallel = 2\ntimeout = 10\nmax_retries = 1\n")
+    env = {"PROCOREFS_UPLOAD_PARALLEL": "3", "PROCOREFS_TIMEOUT": "20"}
+    s = settings(["--upload-parallel", "5", "--upload-part-size", str(8 * 1024 * 1024),
+                  "--download-parallel", "6", "--small-upload-max", "0"], env, cfg)
+    assert settings(["--request-timeout", "7"], env, cfg).timeout == 7.0
+    assert (s.upload_parallel, s.upload_part_size, s.download_parallel) == (5, 8 << 20, 6)
+    assert s.small_upload_max == 0
+    assert (s.timeout, s.max_retries) == (20.0, 1)            # env over file, file over default
+    with pytest.raises(ConfigError, match="upload_part_size"):
+        settings(["--upload-part-size", "1024"], {}, cfg)

@@ -182,3 +182,18 @@ def test_background_thread_polls_by_itself(tmp_path: Path, client: FakeClient,
         assert core.whoami() == 1
     finally:
         core.close()
+
+
+def test_a_budget_of_zero_never_polls(tmp_path: Path, client: FakeClient,
+                                      clock: ManualClock) -> None:
+    core = _fs(tmp_path, client, clock, poll_budget_per_hour=0, poll_interval=30.0)
+    try:
+        _listed(core)
+        for _ in range(10):
+            clock.advance(600)
+            assert core.poll_changes() == 0
+            core.readdir("/")  # the scope stays in use
+        assert core.poller.polls == 0 and client.calls["documents"] == 0
+        assert core.poller.scope_interval(1) == float("inf")
+    finally:
+        core.close()
