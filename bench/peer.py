@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.procs import BenchError, _terminate, _wait, force_unmount
+from bench.procs import BenchError, _terminate, _wait, stop_mount
 
 _SERVING = re.compile(r"started on (http://127\.0\.0\.1:\d+/)")
 # Upload after this long once a file is closed (rclone's default is 5 s, a policy choice that
@@ -180,15 +180,8 @@ class RcloneMount:
         return self
 
     def stop(self) -> None:
-        try:
-            force_unmount(self.path)
-        finally:
-            if self.process is not None:
-                try:
-                    self.process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    _terminate(self.process)
-                self.process = None
+        stop_mount(self.path, self.process)
+        self.process = None
 
     def __enter__(self) -> RcloneMount:
         return self.start()

@@ -176,6 +176,19 @@ def in_mount_table(path: Path) -> bool:
         return any(len(f := line.split()) > 2 and f[1] == str(path) for line in table)
 
 
+def stop_mount(path: Path, process: subprocess.Popen[bytes] | None) -> None:
+    """Unmount ``path`` and wait for the process serving it; kill it after 60 s."""
+    try:
+        force_unmount(path)
+    finally:
+        if process is not None:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                _terminate(process)
+                force_unmount(path)
+
+
 def force_unmount(path: Path) -> None:
     if not in_mount_table(path):
         return
@@ -230,17 +243,8 @@ class ProcorefsMount:
         return None
 
     def stop(self) -> None:
-        try:
-            force_unmount(self.path)
-        finally:
-            if self.process is not None:
-                try:
-                    self.process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-                    force_unmount(self.path)
-                self.process = None
+        stop_mount(self.path, self.process)
+        self.process = None
 
     def __enter__(self) -> ProcorefsMount:
         return self.start()

@@ -258,7 +258,7 @@ def _coerce(key: str, value: object, source: str) -> object:
 def _coerce_list(key: str, value: object, source: str) -> tuple[str, ...]:
     items: list[object]
     if isinstance(value, str):
-        items = [part for part in value.split(",")]
+        items = list(value.split(","))
     elif isinstance(value, list | tuple):
         items = list(value)
     else:

@@ -1062,11 +1062,8 @@ class ProcoreFS:
             return
         local = lh.local
         with self._ns_lock:
-            staged = local.staged
-            if staged is None:
+            if self._usable_staged(local) is None:
                 return
-            if staged.broken:
-                raise FsNoSpace(f"cannot save: {staged.broken}", local.path)
             if local.local_only or local.detached or not self._worth_staging(local):
                 return
             self._stage(local, hold=True)
@@ -1079,11 +1076,9 @@ class ProcoreFS:
             return
         local = lh.local
         with self._ns_lock:
-            staged = local.staged
+            staged = self._usable_staged(local)
             if staged is None:
                 return
-            if staged.broken:
-                raise FsNoSpace(f"cannot save: {staged.broken}", local.path)
             if local.local_only or local.detached:
                 staged.make_durable()
                 return
@@ -1092,6 +1087,14 @@ class ProcoreFS:
             entry = local.entry if not local.held else None
         if entry is not None:
             self._queue.wait(entry)
+
+    @staticmethod
+    def _usable_staged(local: LocalFile) -> StagedFile | None:
+        """The content being written, if any; one a full disk broke answers ENOSPC."""
+        staged = local.staged
+        if staged is not None and staged.broken:
+            raise FsNoSpace(f"cannot save: {staged.broken}", local.path)
+        return staged
 
     def _worth_staging(self, local: LocalFile) -> bool:
         """False for an existing file opened for writing and never changed."""
