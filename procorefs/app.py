@@ -322,6 +322,11 @@ def mount_foreground(settings: Settings, request: MountRequest, *,
                              "(ask your administrator)")
     else:
         # WinFsp checks the target itself: a free letter, or a folder that does not exist.
+        if (request.target or str(request.mountpoint)).strip() == "*":
+            # `procorefs status Z:` and `unmount Z:` find the mount by the letter the user
+            # sees, so "*" becomes that letter before the record and status are named.
+            letter = _free_drive_letter()
+            request = dataclasses.replace(request, target=letter, mountpoint=Path(letter))
         mountpoint = request.mountpoint
         if request.allow_other:
             raise MountError("--allow-other is for FUSE mounts; a WinFsp drive is the "
@@ -394,6 +399,16 @@ def _serve_fuse(fs: ProcoreFS, settings: Settings, request: MountRequest, mountp
     except MountFailed:
         raise MountError(f"libfuse could not mount {mountpoint} (its message is above; "
                          f"the log is {log_path(settings, mountpoint)})") from None
+
+
+def _free_drive_letter() -> str:
+    from procorefs.adapters.winfsp.mountpoint import MountTargetError
+    from procorefs.adapters.winfsp.runner import free_drive_letter
+
+    try:
+        return free_drive_letter()
+    except MountTargetError as exc:
+        raise MountError(str(exc)) from None
 
 
 def _serve_winfsp(fs: ProcoreFS, request: MountRequest, name: str,
@@ -705,7 +720,7 @@ def _wait_for_mount_process(settings: Settings, mountpoint: Path, wait: float,
 
 def _alive(pid: int) -> bool:
     if sys.platform == "win32":
-        return False  # os.kill would terminate it there; WinFsp mounts are not run this way
+        return _alive_windows(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -719,6 +734,34 @@ def _alive(pid: int) -> bool:
         if done == pid:
             return False
     return not _is_zombie(pid)
+
+
+def _alive_windows(pid: int) -> bool:
+    """Whether process ``pid`` still runs, asked without touching it (``os.kill`` would end it
+    on Windows)."""
+    if sys.platform != "win32":
+        raise OSError("a Windows process handle exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
+    kernel32.GetExitCodeProcess.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD)]
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    query_limited_information, access_denied, still_active = 0x1000, 5, 259
+    handle = kernel32.OpenProcess(query_limited_information, False, pid)
+    if not handle:
+        # Another user's process exists but cannot be opened; a gone one cannot be found.
+        return bool(ctypes.get_last_error() == access_denied)
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        # A process that exited with 259 itself would read as running: none of ours does.
+        return bool(code.value == still_active)
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _is_zombie(pid: int) -> bool:

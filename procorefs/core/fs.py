@@ -1395,6 +1395,8 @@ class ProcoreFS:
         parent = self._resolve(parent_path)
         scope, parent_id = self._container(parent, parent_path)
         remote = self._check_new_name(name, path)
+        if parent.role == "item" and parent.item is not None and parent.item.read_only:
+            raise FsAccessDenied("the folder is read-only in Procore", path)
         if self._existing(parent, name, path) is not None:
             raise FsExists("already exists", path)
         self._flush_deletes(self._overlay.hidden_at(self._slot((scope, parent_id), name)))

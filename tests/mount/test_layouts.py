@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import subprocess
 
 import pytest
 
 from procorefs.emulator import seed
 from tests.mount.conftest import MountFactory
+from tests.mount.remote import Remote
+from tests.mount.writing import stopped
 
 pytestmark = pytest.mark.mount
 
@@ -59,3 +62,26 @@ def test_moving_between_projects_is_exdev(mount_factory: MountFactory) -> None:
         os.rename(source, mounted.path / SECOND_DIR / "moved.pdf")
     assert excinfo.value.errno == errno.EXDEV  # so mv falls back to copy + delete
     assert source.is_file()
+
+
+def test_mv_of_a_file_into_another_project_copies_it_there_and_removes_it_here(
+        mount_factory: MountFactory) -> None:
+    mounted = mount_factory(project_id=None, company_id=seed.COMPANY_ID)
+    rel = seed.MULTI_VERSION_PATHS[0]
+    source = mounted.path / PROJECT_DIR / rel
+    original = hashlib.sha256(source.read_bytes()).hexdigest()
+    target = mounted.path / SECOND_DIR / "moved.pdf"
+    done = subprocess.run(["mv", str(source), str(target)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not source.exists()
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == original
+    remote = stopped(mounted)
+    assert rel not in remote.tree()  # in the first project's recycle bin, not live
+    second = Remote(remote.api_url, mounted.emulator.token(seed.DEMO_USER_LOGIN)["access_token"],
+                    seed.COMPANY_ID, seed.SECOND_PROJECT_ID)
+    try:
+        moved = second.tree()["moved.pdf"]
+        assert second.sha256(moved) == original
+    finally:
+        second.close()

@@ -142,6 +142,27 @@ def test_company_layout_shows_documents_and_projects(tmp_path: Path, client: Fak
         core.close()
 
 
+def test_two_projects_with_one_display_name_both_get_a_folder(
+        tmp_path: Path, clock: ManualClock) -> None:
+    twins = FakeClient(clock, company_id=CO, projects=(P1, P2),
+                       project_names={P1: "Tower", P2: "Tower"})
+    twins.add_file(S1, "first.txt", b"one")
+    twins.add_file(Scope(CO, P2), "second.txt", b"two")
+    core = _fs(tmp_path, twins, clock, Layout("company", CO))
+    try:
+        names = _names(core, "/")
+        assert len(names) == 2 and "Tower" in names  # one keeps the name, one is suffixed
+        by_project = {core.getxattr(f"/{name}", "user.procore.project_id"): name
+                      for name in names}
+        assert set(by_project) == {str(P1).encode(), str(P2).encode()}
+        assert _names(core, f"/{by_project[str(P1).encode()]}") == ["first.txt"]
+        assert _names(core, f"/{by_project[str(P2).encode()]}") == ["second.txt"]
+        # The names are stable: asked again, each project keeps its own folder.
+        assert _names(core, "/") == names
+    finally:
+        core.close()
+
+
 def test_all_layout_one_folder_per_company(tmp_path: Path, client: FakeClient,
                                            clock: ManualClock) -> None:
     core = _fs(tmp_path, client, clock, Layout("all"))
@@ -420,6 +441,25 @@ def test_checked_out_by_someone_else_is_read_only(fs: ProcoreFS, client: FakeCli
     client.set_checkout(plan, ME, clock.time() + 3600)
     fs.invalidate("/Plans/A-101.pdf")
     assert not fs.getattr("/Plans/A-101.pdf").read_only
+
+
+def test_a_read_only_folder_refuses_new_items_and_removal_without_asking_procore(
+        fs: ProcoreFS, client: FakeClient) -> None:
+    client.find(S1, "Plans", "Arch").read_only = True
+    st = fs.getattr("/Plans/Arch")
+    assert st.kind == "dir" and st.read_only
+    before = dict(client.calls)
+    with pytest.raises(FsAccessDenied):
+        fs.mkdir("/Plans/Arch/New")
+    with pytest.raises(FsAccessDenied):
+        fs.create("/Plans/Arch/new.txt", os.O_WRONLY | os.O_CREAT)
+    with pytest.raises(FsAccessDenied):
+        fs.rename("/Plans/Arch", "/Plans/Arch2")
+    assert dict(client.calls) == before  # refused here, not by a 403 from Procore
+    assert _names(fs, "/Plans/Arch") == ["deep.txt"]
+    handle = fs.open("/Plans/Arch/deep.txt", os.O_RDONLY)  # still readable
+    assert fs.read(handle, 0, 4) == b"deep"
+    fs.release(handle)
 
 
 @pytest.mark.allow_log("cannot write")

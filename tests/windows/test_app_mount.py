@@ -48,12 +48,14 @@ def test_a_drive_letter_mount_serves_the_project_and_commits_before_it_returns(
                     label=filesystem.operations.get_volume_info()["volume_label"])
         windows = Windows(filesystem.operations, fakewinfspy.NTStatusError)
         seen["listing"] = {e["file_name"] for e in windows.find_files("")}
+        seen["recorded"] = app.running_mounts(settings)
         # A name typed with Windows look-alikes: only the Windows codec maps them back.
         windows.write_new_file("04 RFIs/Q： beam？.txt", data)
         stop.set()
 
     app.mount_foreground(settings, request, on_mounted=mounted, backend="winfsp", stop=stop)
     assert seen["mountpoint"] == "Z:"                 # "*": the first free letter from Z:
+    assert seen["recorded"] == [Path("Z:")]  # found by its letter, not by "*"
     assert str(seen["prefix"]).startswith("\\procorefs\\")          # --network
     assert str(seen["label"]).startswith("Procore – ")
     assert seed.PROJECT_NAME.startswith(str(seen["label"])[len("Procore – "):].rstrip("…"))
@@ -76,6 +78,17 @@ def test_a_bad_drive_target_is_a_one_line_mount_error(
     monkeypatch.setattr(runner, "used_drive_letters", lambda: {"C", "P"})
     request = app.MountRequest(mountpoint=Path("P:"), target="P:")
     with pytest.raises(app.MountError, match="P:"):
+        app.mount_foreground(_settings(demo_emulator, tmp_path), request, backend="winfsp")
+
+
+def test_no_free_drive_letter_is_a_one_line_mount_error(
+        fake_winfspy: ModuleType, demo_emulator: Emulator, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "current_user_sid", lambda: USER_SID)
+    monkeypatch.setattr(runner, "used_drive_letters",
+                        lambda: {chr(c) for c in range(ord("A"), ord("Z") + 1)})
+    request = app.MountRequest(mountpoint=Path("*"), target="*")
+    with pytest.raises(app.MountError, match="no drive letter is free"):
         app.mount_foreground(_settings(demo_emulator, tmp_path), request, backend="winfsp")
 
 

@@ -59,6 +59,12 @@ def used_drive_letters() -> set[str]:
     return set()
 
 
+def free_drive_letter() -> str:
+    """The letter ``*`` mounts on now: the first free one from Z: (``MountTargetError`` if
+    none is)."""
+    return resolve_target(parse_target("*"), used_drive_letters())
+
+
 def current_user_sid() -> str:
     """The string SID of the user this process runs as (Windows only)."""
     if sys.platform != "win32":
