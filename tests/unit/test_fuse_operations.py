@@ -193,13 +193,49 @@ def test_a_bug_in_the_core_becomes_eio_and_is_logged(
                for r in caplog.records)
 
 
-def test_readdir_lists_dot_entries_and_children_with_their_type(ops: FuseOperations) -> None:
+def test_readdir_lists_dot_entries_and_children_with_what_getattr_answers(
+        ops: FuseOperations, core: FakeCore) -> None:
     listing = ops.readdir("/", 0)
     assert listing[:2] == [".", ".."]
     by_name = {item[0]: item[1] for item in listing[2:] if isinstance(item, tuple)}
     assert set(by_name) == {"a.pdf", "locked.pdf", "Sub", "RO"}
-    assert by_name["Sub"] == {"st_mode": stat.S_IFDIR | 0o755}
-    assert by_name["locked.pdf"] == {"st_mode": stat.S_IFREG | 0o444}
+    # The kernel takes these as the entries' attributes (readdirplus): they must be exactly
+    # getattr's, read-only files and folders included.
+    for name, attrs in by_name.items():
+        assert attrs == ops.getattr("/" + name), name
+    assert by_name["Sub"]["st_mode"] == stat.S_IFDIR | 0o755
+    assert by_name["RO"]["st_mode"] == stat.S_IFDIR | 0o555
+    assert by_name["locked.pdf"]["st_mode"] == stat.S_IFREG | 0o444
+    assert by_name["a.pdf"]["st_size"] == 1000
+    assert by_name["a.pdf"]["st_mtime"] == 1_700_000_000_250_000_000
+    assert ("readdir", "/") in core.calls
+
+
+def test_each_open_directory_gets_its_own_handle(ops: FuseOperations) -> None:
+    assert len({ops.opendir("/"), ops.opendir("/"), ops.opendir("/Sub")}) == 3
+
+
+def test_a_listing_read_in_several_requests_is_one_snapshot(
+        ops: FuseOperations, core: FakeCore) -> None:
+    fh = ops.opendir("/")
+    first = ops.listing("/", fh, 0)
+    core.entries["/new.pdf"] = _file(1)
+    del core.entries["/a.pdf"]
+    # Later requests of the same open directory continue the snapshot, without the core.
+    assert ops.listing("/", fh, 3) is first
+    assert [c for c in core.calls if c[0] == "readdir"] == [("readdir", "/")]
+    # Position 0 (rewinddir, or a new listing) asks again.
+    names = {item[0] for item in ops.listing("/", fh, 0) if isinstance(item, tuple)}
+    assert "new.pdf" in names and "a.pdf" not in names
+
+
+def test_releasedir_forgets_the_snapshot(ops: FuseOperations, core: FakeCore) -> None:
+    fh = ops.opendir("/")
+    ops.listing("/", fh, 0)
+    assert ops.releasedir("/", fh) == 0
+    ops.listing("/", fh, 3)
+    assert [c for c in core.calls if c[0] == "readdir"] == [("readdir", "/")] * 2
+    assert ops.releasedir(None, fh) == 0
 
 
 def test_open_sets_the_handle_and_keep_cache_from_the_core(
@@ -388,7 +424,8 @@ def test_init_reports_the_mount_is_live(core: FakeCore) -> None:
 # ``lock`` or ``flush`` would silently claim the operation (and, for ``lock``, break fcntl
 # locking). This is the complete list of what the adapter answers.
 EXPECTED_CALLBACKS = {
-    "init", "getattr", "access", "readdir", "statfs", "open", "create", "read", "release",
+    "init", "getattr", "access", "opendir", "readdir", "releasedir", "statfs", "open", "create",
+    "read", "release",
     "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "mknod", "chmod", "chown",
     "utimens", "getxattr", "listxattr", "setxattr", "removexattr", "truncate", "write",
     "flush", "fsync",

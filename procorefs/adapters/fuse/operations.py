@@ -28,16 +28,22 @@ Protocol rules this class keeps (shared/fuse-notes.md):
 - ``getattr`` with a handle and no path answers from the handle (libfuse passes no path for a
   node it cannot name; without ``hard_remove`` an unlinked open file keeps a
   ``.fuse_hidden*`` name, so this is a fallback).
+- ``readdir`` answers each entry with the same ``st_*`` dict ``getattr`` would (one function,
+  ``stat_dict``): the mount runner hands them to the kernel as readdirplus, so ``ls -l``
+  needs no lookup per entry. A listing read in several requests is one snapshot per open
+  directory (``opendir`` gives each its own handle; ``listing`` keeps the snapshot).
 """
 
 from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import logging
 import math
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
@@ -148,6 +154,9 @@ def statfs_dict(info: StatFs) -> dict[str, int]:
     }
 
 
+# What readdir answers: "." and ".." as bare names, then (name, st_* dict, offset 0) per child.
+DirListing = list[str | tuple[str, dict[str, int], int]]
+
 _Ops = TypeVar("_Ops", bound="FuseOperations")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -185,6 +194,9 @@ class FuseOperations:
         self._uid = uid
         self._gid = gid
         self._on_mounted = on_mounted
+        self._dir_handles = itertools.count(1)
+        self._listings: dict[int, DirListing] = {}
+        self._listings_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     @_callback
@@ -212,11 +224,39 @@ class FuseOperations:
         return 0
 
     @_callback
-    def readdir(self, path: str, fh: int) -> list[str | tuple[str, dict[str, int], int]]:
-        listing: list[str | tuple[str, dict[str, int], int]] = [".", ".."]
-        listing.extend(
-            (entry.name, {"st_mode": mode_of(entry.stat)}, 0) for entry in self._fs.readdir(path))
+    def opendir(self, path: str) -> int:
+        # A handle per open directory, so that each has a snapshot of its own (see listing).
+        with self._listings_lock:
+            return next(self._dir_handles)
+
+    @_callback
+    def readdir(self, path: str, fh: int) -> DirListing:
+        listing: DirListing = [".", ".."]
+        listing.extend((entry.name, stat_dict(entry.stat, self._uid, self._gid), 0)
+                       for entry in self._fs.readdir(path))
         return listing
+
+    @_callback
+    def listing(self, path: str, fh: int, offset: int) -> DirListing:
+        """The whole listing of open directory ``fh``, to be read from position ``offset``.
+
+        A big folder takes several readdir requests, one kernel buffer each: position 0 (a
+        new listing, or rewinddir) asks the core afresh, every later request reads the same
+        snapshot, so a change in between cannot make a position skip or repeat an entry.
+        """
+        with self._listings_lock:
+            snapshot = self._listings.get(fh) if offset else None
+        if snapshot is None:
+            snapshot = self.readdir(path, fh)
+            with self._listings_lock:
+                self._listings[fh] = snapshot
+        return snapshot
+
+    @_callback
+    def releasedir(self, path: str | None, fh: int) -> int:
+        with self._listings_lock:
+            self._listings.pop(fh, None)
+        return 0
 
     @_callback
     def statfs(self, path: str) -> dict[str, int]:
