@@ -9,9 +9,10 @@ the URL says nothing), so many reads cost one API call. A 403 from storage means
 early: the URL is resolved again, once per read.
 
 Bytes are streamed into a sink: a read of a slice holds only that slice, a download to a file
-holds one network buffer per worker. A connection that breaks mid-body is resumed from the
-first missing byte. Large downloads to a path are split into ranges fetched in parallel and
-written in place with ``os.pwrite``-style positioned writes.
+or to a ``ByteSink`` (which may write each chunk in place as it arrives) holds one network
+buffer per worker. A connection that breaks mid-body is resumed from the first missing byte.
+Large downloads to a path are split into ranges fetched in parallel and written in place with
+``os.pwrite``-style positioned writes.
 """
 
 from __future__ import annotations
@@ -175,13 +176,15 @@ class Downloader:
         done = [0]
         lock = threading.Lock()
 
-        def counted(write: Callable[[bytes], object]) -> Callable[[bytes], None]:
+        def counted(write: Callable[[bytes], object]) -> Callable[[bytes], object]:
+            if progress is None:  # nothing to count: no extra call per network chunk
+                return write
+
             def sink(chunk: bytes) -> None:
                 write(chunk)
-                if progress is not None:
-                    with lock:
-                        done[0] += len(chunk)
-                        progress(done[0])
+                with lock:
+                    done[0] += len(chunk)
+                    progress(done[0])
             return sink
 
         if not isinstance(dest, Path):

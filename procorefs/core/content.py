@@ -5,22 +5,35 @@ Layout under ``<cache_dir>/.../content/``: one sparse data file per cached versi
 row per version: its size, a bitmap of the fixed-size blocks that are present, and when it was
 last used. Why this and not diskcache: see ``docs/adr/0002-content-cache.md``.
 
+Bytes come in through a ``BlockWriter``: a sink for one run of blocks that the download
+streams into, writing the network chunks in place as they come (gathered into one
+``pwritev`` per 256 KiB) and marking each block present as soon as its last byte is
+written, so a reader waiting for one block of a long range is served without waiting for
+the rest, and nothing is held in memory but a few chunks.
+
 Rules it keeps:
 - A version's bytes never change, so a block once present is final; a new version is a new
   key and can never serve the old bytes.
 - Data is written (``pwrite``) before its block is marked present, so the index never claims
-  bytes the file does not hold after a crash of this process. A crash of the machine could
-  lose written pages, so the index carries a "clean" flag: set only after a clean ``close``
-  that fsynced what it wrote; at start an unclean cache is emptied instead of trusted.
+  bytes the file does not hold after a crash of this process; a run that breaks off midway
+  leaves exactly its complete blocks present (the partly written block is fetched again).
+  A crash of the machine could lose written pages, so the index carries a "clean" flag: set
+  only after a clean ``close`` that fsynced what it wrote; at start an unclean cache is
+  emptied instead of trusted.
+- The bitmap is kept in memory and its sqlite row is written when the version's last pin is
+  released and at ``close`` (before the clean flag), not once per block: the rows are only
+  ever trusted after a clean close, and every row written is a bitmap of blocks already in
+  the file, so a row that lags behind claims less, never more.
 - ``budget`` bounds the bytes held; when a write goes over it, whole versions are evicted in
   least-recently-used order, but never a version that is pinned (open, or being prefetched).
   A pinned version may therefore take the cache over budget for as long as it is open; it is
   trimmed back when released.
 
 Concurrency: ``_lock`` guards the entries, their bitmaps and the byte count (never held
-across network I/O; the caller fetches first, then calls ``write``); ``_db_lock`` guards the
-sqlite connection and is a leaf. Reading a present block needs no lock: present blocks are
-immutable and a pinned entry is never evicted.
+across network I/O or a data write: a ``BlockWriter`` writes first, then takes it to mark);
+``_db_lock`` guards the sqlite connection and is a leaf. Reading a present block needs no
+lock: present blocks are immutable and a pinned entry is never evicted. A ``BlockWriter``
+belongs to one thread (the one that owns the fetch of its blocks).
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import secrets
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +54,17 @@ log = logging.getLogger("procorefs.core")
 
 BLOCK_SIZE = 1 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+# Windows has no pwritev (nor pwrite): its writes go one by one under the entry's lock.
+_HAVE_PWRITEV = sys.platform != "win32" and hasattr(os, "pwritev")
+_MAX_IOV = 256  # chunks gathered at most per pwritev (Linux allows 1024)
+# Bytes gathered per write. Not a whole block: ext4 sizes a new page-cache folio by the
+# write, and on a machine whose memory is fragmented (a big page cache) 1 MiB folios cost
+# direct compaction; 256 KiB measured best (cold read 365 MB/s, against 290 at 1 MiB and
+# 340 at 64 KiB, in the same runs).
+_GATHER = 256 << 10
+
+# An index row: file id, version id, size, block size, nonce, bitmap, last used.
+_Row = tuple[int, int, int, int, str, bytes, float]
 
 
 @dataclass(eq=False)
@@ -56,6 +81,7 @@ class CacheEntry:
     fd: int | None = None
     present: int = 0  # bytes present
     written: bool = False  # written to in this session (fsync before the clean close)
+    dirty: bool = False  # its sqlite row lags behind the bitmap or last_used
     path: Path = field(default_factory=Path)
     io_lock: threading.Lock = field(default_factory=threading.Lock)  # Windows only: seek+io
 
@@ -68,7 +94,7 @@ def _blocks(size: int, block_size: int) -> int:
     return (size + block_size - 1) // block_size
 
 
-def _pwrite(entry: CacheEntry, fd: int, data: bytes, offset: int) -> int:
+def _pwrite(entry: CacheEntry, fd: int, data: bytes | memoryview, offset: int) -> int:
     if sys.platform == "win32":  # no pwrite: seek and write under the entry's lock
         with entry.io_lock:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -177,12 +203,24 @@ class BlockStore:
     def _block_bytes(self, entry: CacheEntry, block: int) -> int:
         return min(self.block_size, entry.size - block * self.block_size)
 
-    def _save_row(self, entry: CacheEntry) -> None:
+    def _row(self, entry: CacheEntry) -> _Row:
+        """The row of an entry as it is now (caller holds ``_lock``)."""
+        entry.dirty = False
+        return (entry.file_id, entry.version_id, entry.size, self.block_size, entry.nonce,
+                bytes(entry.bitmap), entry.last_used)
+
+    def _save_rows(self, rows: list[_Row]) -> None:
+        if not rows:
+            return
         with self._db_lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (entry.file_id, entry.version_id, entry.size, self.block_size, entry.nonce,
-                 bytes(entry.bitmap), entry.last_used))
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _delete_row(self, entry: CacheEntry) -> None:
         with self._db_lock:
@@ -212,13 +250,12 @@ class BlockStore:
                 new = False
             entry.pins += 1
             entry.last_used = self._clock.time()
+            entry.dirty = True  # its row is written when the last pin goes (or at close)
             if entry.fd is None:
                 fd = os.open(entry.path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
                 if new:
                     os.ftruncate(fd, size)
                 entry.fd = fd
-        if new:
-            self._save_row(entry)
         return entry
 
     def repin(self, entry: CacheEntry) -> None:
@@ -229,17 +266,21 @@ class BlockStore:
 
     def unpin(self, entry: CacheEntry) -> None:
         victims: list[CacheEntry] = []
+        rows: list[_Row] = []
         with self._lock:
             entry.pins -= 1
             entry.last_used = self._clock.time()
+            entry.dirty = True
             if entry.pins == 0:
                 if entry.fd is not None:
                     os.close(entry.fd)
                     entry.fd = None
                 victims = self._over_budget()
-            persist = entry.key in self._entries
-        if persist:
-            self._save_row(entry)
+                # The last user is gone: write the row once for everything since the pin
+                # (a prefetch releasing its pin while the file stays open writes nothing).
+                if self._entries.get(entry.key) is entry:
+                    rows.append(self._row(entry))
+        self._save_rows(rows)
         self._remove_files(victims)
 
     def has(self, entry: CacheEntry, block: int) -> bool:
@@ -253,31 +294,40 @@ class BlockStore:
         with self._lock:
             return entry.present == entry.size
 
+    def writer(self, entry: CacheEntry, first_block: int, last_block: int, *,
+               on_present: Callable[[int, int], object] | None = None) -> BlockWriter:
+        """A sink for the bytes of blocks ``first_block``..``last_block``, in order.
+
+        ``on_present(first, last)`` is called (outside the locks) each time blocks become
+        present, as their last byte is written."""
+        assert entry.fd is not None and entry.pins > 0, "write to an entry that is not pinned"
+        return BlockWriter(self, entry, first_block, last_block, on_present)
+
     def write(self, entry: CacheEntry, first_block: int, data: bytes) -> None:
         """Store ``data`` starting at ``first_block``; it must end on a block edge or at EOF."""
         offset = first_block * self.block_size
         end = offset + len(data)
         if end != entry.size and len(data) % self.block_size:
             raise ValueError("a cache write must end on a block boundary or at end of file")
-        fd = entry.fd
-        assert fd is not None and entry.pins > 0, "write to an entry that is not pinned"
-        done = 0
-        while done < len(data):
-            done += _pwrite(entry, fd, data[done:done + (8 << 20)], offset + done)
-        last = _blocks(end, self.block_size) - 1
+        if not data:
+            return
+        sink = self.writer(entry, first_block, _blocks(end, self.block_size) - 1)
+        view = memoryview(data)
+        for start in range(0, len(data), 8 << 20):
+            sink.write(view[start:start + (8 << 20)])
+
+    def _mark(self, entry: CacheEntry, first: int, last: int) -> None:
+        """Blocks ``first``..``last`` are in the file now: mark them present."""
         with self._lock:
-            for block in range(first_block, last + 1):
+            for block in range(first, last + 1):
                 if not self.has(entry, block):
                     entry.bitmap[block >> 3] |= 1 << (block & 7)
                     bytes_ = self._block_bytes(entry, block)
                     entry.present += bytes_
                     if entry.key in self._entries:
                         self._used += bytes_
-            entry.written = True
+            entry.written = entry.dirty = True
             victims = self._over_budget()
-            persist = entry.key in self._entries
-        if persist:
-            self._save_row(entry)
         self._remove_files(victims)
 
     def read(self, entry: CacheEntry, offset: int, size: int) -> bytes:
@@ -332,7 +382,8 @@ class BlockStore:
                       entry.file_id, entry.version_id)
 
     def close(self) -> None:
-        """Make what was written durable, then mark the cache clean for the next start."""
+        """Make what was written durable, write the rows that lag behind, then mark the
+        cache clean for the next start."""
         with self._lock:
             entries = list(self._entries.values())
         for entry in entries:
@@ -345,6 +396,83 @@ class BlockStore:
             if entry.fd is not None:
                 os.close(entry.fd)
                 entry.fd = None
+        with self._lock:
+            rows = [self._row(e) for e in entries
+                    if e.dirty and self._entries.get(e.key) is e]
+        self._save_rows(rows)
         with self._db_lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '1')")
             self._db.close()
+
+
+class BlockWriter:
+    """Streams the bytes of one run of blocks into an entry's data file, in order.
+
+    Network chunks are gathered up to ``_GATHER`` bytes or the end of a block, then written
+    with one ``pwritev`` (no copy in Python, a quarter of the system calls and GIL hand-offs
+    of a write per 64 KiB chunk), and the blocks now whole are marked present at once. A run
+    that stops early (a broken download) leaves its complete blocks present and the partial
+    one not: it is fetched again whole. Gathered chunks are held until written, so they
+    must not change: pass ``bytes``."""
+
+    def __init__(self, store: BlockStore, entry: CacheEntry, first_block: int,
+                 last_block: int, on_present: Callable[[int, int], object] | None) -> None:
+        bs = store.block_size
+        self._store = store
+        self._entry = entry
+        self._bs = bs
+        self.start = first_block * bs
+        self.end = min(entry.size, (last_block + 1) * bs)
+        self.position = self.start  # bytes before this are in the file
+        self._pending: list[bytes | memoryview] = []
+        self._pending_bytes = 0
+        self._unmarked = first_block  # the first block of the run not yet marked present
+        self._on_present = on_present
+
+    @property
+    def complete(self) -> bool:
+        return self.position == self.end
+
+    @property
+    def received(self) -> int:
+        """Bytes handed to ``write`` so far (written or about to be)."""
+        return self.position + self._pending_bytes - self.start
+
+    def write(self, data: bytes | memoryview, /) -> None:
+        n = len(data)
+        reached = self.position + self._pending_bytes + n
+        if reached > self.end:
+            raise ValueError(f"{n} bytes at {reached - n} run past the end of the blocks "
+                             f"asked for ({self.end})")
+        if not n:
+            return
+        self._pending.append(data)
+        self._pending_bytes += n
+        if self._pending_bytes >= _GATHER or reached // self._bs > self.position // self._bs \
+                or reached == self.end or len(self._pending) >= _MAX_IOV:
+            self._flush()
+
+    def _flush(self) -> None:
+        entry, fd = self._entry, self._entry.fd
+        assert fd is not None, "write to an entry that is not pinned"
+        chunks, total = self._pending, self._pending_bytes
+        self._pending, self._pending_bytes = [], 0
+        if len(chunks) == 1 or not _HAVE_PWRITEV:
+            done = 0
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        else:
+            done = os.pwritev(fd, chunks, self.position)
+            data = b"".join(chunks) if done < total else b""
+        if done < total:  # a short write (rare on a local file): go on from where it stopped
+            view = memoryview(data)
+            while done < total:
+                done += _pwrite(entry, fd, view[done:], self.position + done)
+        self.position += total
+        # Blocks now whole: those ending at or before the position (the last one at EOF).
+        through = self.position // self._bs - 1 if self.position < entry.size \
+            else (entry.size - 1) // self._bs
+        if through >= self._unmarked:
+            first, self._unmarked = self._unmarked, through + 1
+            self._store._mark(entry, first, through)
+            if self._on_present is not None:
+                self._on_present(first, through)

@@ -1,7 +1,10 @@
 """What the core needs from the API client, as a Protocol, and the core's view of remote items.
 
 ``RemoteClient`` is the subset of ``procorefs.api.ProcoreClient`` the core calls, so the core
-can be unit-tested with a small fake and never depends on how the client is built. ``Item`` is
+can be unit-tested with a small fake and never depends on how the client is built;
+``RangeStreamer`` is what a client offers on top to stream a range of a version into a sink
+(``ProcoreClient.download_to``), which the reader uses to write downloads straight into the
+content cache (a client without it is read through ``read_range``). ``Item`` is
 one folder or file as the core caches it (plain, frozen, JSON-serialisable for the on-disk
 metadata), built from the client's ``Folder``/``File``/``DocumentEntry`` models. ``Listing`` is
 one folder with its visible children and their local names, immutable: a change makes a new
@@ -14,9 +17,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from procorefs.api import Priority, Scope
+from procorefs.api.downloads import ByteSink
 from procorefs.api.models import (
     Company,
     DocumentEntry,
@@ -76,6 +80,15 @@ class RemoteClient(Protocol):
 
     def create_version(self, scope: Scope, file_id: int, upload_uuid: str, *,
                        notes: str | None = None) -> FileVersion: ...
+
+
+@runtime_checkable
+class RangeStreamer(Protocol):
+    """A client that streams bytes ``offset``..``offset+length`` of a version into ``dest``
+    in order, chunk by chunk (resuming after a break), and answers how many it wrote."""
+
+    def download_to(self, version: FileVersion, dest: ByteSink, *, offset: int = ...,
+                    length: int | None = ..., priority: Priority = ...) -> int: ...
 
 
 def ts(value: datetime | None) -> float | None:
