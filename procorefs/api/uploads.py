@@ -4,7 +4,10 @@ Small files (``Settings.small_upload_max``) take the non-segmented upload: one A
 (create) and one storage form POST. Larger files are segmented (shared/procore-api.md 5.1):
 1. one streaming pass over the local file computes SHA-256 and MD5 per part (the create call
    needs them up front); parts are re-read from disk when sent, so memory stays at one buffer
-   per worker whatever the file size;
+   per worker whatever the file size. A caller that knows the digests already (the core
+   hashes staged files as they are written) gives an ``UploadState`` without a uuid, and
+   this pass is skipped: the state's parts must describe the file as it is (size and
+   modification time are checked, and storage checks every part's hashes);
 2. create the upload with the part list (safe to repeat: an orphan upload costs nothing);
 3. PUT the parts in parallel to their presigned URLs - without the Bearer token - each part
    retried on its own;

@@ -8,11 +8,25 @@ of the save-pattern rules; retries with backoff; conflict copies; the status sna
 
 Commit of one entry (every step is journaled before the next one starts)::
 
-    fill holes from the base -> sha256 -> unchanged? -> upload (UploadState after every part)
+    fill holes from the base -> hashes -> unchanged? -> upload (UploadState after every part)
     -> uploaded(uuid) -> create_file / create_version (or a conflict copy) -> committed
     -> rebase dependents -> remove the spool -> delete the row
 
 Rules worth knowing:
+- Hashes: the entry's sha256 and, for a segmented upload, every part's SHA-256 and MD5 come
+  from what staging hashed as the bytes were written (``Snapshot.digests``, journaled as
+  ``digests``), trusted only while the spool's modification time is the one they were taken
+  at; what is missing is read once (``hash_parts``), and the client is handed the parts'
+  digests so that it makes no pass of its own.
+- Uploading during the debounce (``upload_layout`` given): an entry that will be a segmented
+  upload, fresh from a close and with all its bytes local, is uploaded while its debounce
+  runs (``_prepare``), in a worker that has nothing due; the create/version call still waits
+  for the debounce. The entry stays ``waiting`` meanwhile, so a reopen, a rename, a new
+  stage or a cancel within the debounce coalesce exactly as without it: each moves the
+  entry's ``_epoch``, after which the early upload journals nothing and stops at its next
+  part (a stage with other bytes, a rename to another name or scope, and a cancel drop it; a
+  reopen takes it off the journal and a stage that finds nothing written gives it back). At
+  worst the early upload is wasted: its create and PATCH calls, never a file or a version.
 - Identical bytes make no version: an entry whose staged file was never written or truncated
   since it was staged from its base (``dirty`` false), or whose size and sha256 equal the
   base's, ends ``unchanged`` with no API call. The API has no remote hash, so the base's
@@ -44,7 +58,8 @@ once at mount, ``queue.close()`` at unmount):
   updates its metadata cache with ``event.file``/``event.version`` and drops the staged file
   when no handle is open.
 - open for write of a path whose entry is pending: ``if not queue.reopen(eid):
-  staged.freeze()``.
+  staged.freeze()``. (A held entry may be written in place: reopen takes its hashes and
+  early upload off the journal, so a crash meanwhile commits what the spool then holds.)
 - fsync on a handle: ``snap = staged.seal(); eid = queue.stage(..., previous=eid);
   staged.freeze(); queue.wait(eid)`` (raises the ``FsError`` of a failure).
 - rename of a path with a pending entry: ``queue.retarget(eid, target, base)``; False means the
@@ -67,6 +82,7 @@ an ``on_event`` callback.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import random
@@ -79,7 +95,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from procorefs.api import File, FileVersion, Folder, Scope, UploadState
+from procorefs.api import File, FileVersion, Folder, PartDigest, Scope, UploadState
 from procorefs.api.errors import (
     ApiError,
     Conflict,
@@ -96,7 +112,15 @@ from procorefs.api.errors import (
 from procorefs.clock import Clock, SystemClock
 from procorefs.core.journal import Base, Entry, Journal, PendingDelete, Target
 from procorefs.core.localnames import RemoteRef
-from procorefs.core.staging import Fill, Snapshot, StagingArea, complete_spool, hash_spool
+from procorefs.core.staging import (
+    Digests,
+    Fill,
+    PartHash,
+    Snapshot,
+    StagingArea,
+    complete_spool,
+    hash_parts,
+)
 from procorefs.core.translate import translate
 from procorefs.errors import FsError, FsIOError, FsNoSpace, FsTimedOut
 
@@ -107,6 +131,19 @@ EventKind = Literal["committed", "unchanged", "conflict", "failed", "cancelled",
 _FLIGHT = ("uploading", "uploaded")
 _OUTCOMES_KEPT = 10_000      # finished entries remembered for wait() and stage(previous=)
 _CLAIMABLE = ("waiting", "uploading", "uploaded")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLayout:
+    """How the client uploads: a file larger than ``small_max`` goes in parts of
+    ``part_size`` (the client's ``upload_part_size`` and ``small_upload_max``)."""
+
+    part_size: int
+    small_max: int
+
+
+class _Abandoned(Exception):
+    """An upload made ahead of its commit is no longer wanted (the bytes or name changed)."""
 
 
 class CommitClient(Protocol):
@@ -265,7 +302,8 @@ class CommitQueue:
                  translate: Callable[[BaseException, str, str | None], FsError]
                  = _default_translate,
                  verify_bytes: int = 8 << 20, rng: random.Random | None = None,
-                 conflict_history: int = 100) -> None:
+                 conflict_history: int = 100,
+                 upload_layout: UploadLayout | None = None) -> None:
         self.journal = journal
         self.staging = staging
         self.client = client
@@ -289,6 +327,16 @@ class CommitQueue:
         self._errors: dict[int, tuple[int, BaseException]] = {}  # GUARDED_BY(_lock)
         self._progress: dict[int, tuple[int, int, float]] = {}   # GUARDED_BY(_lock)
         self._staged_gen: dict[int, tuple[str, int]] = {}  # GUARDED_BY(_lock)
+        # Uploads made during the debounce (large files only: see _prepare). ``_epoch`` moves
+        # whenever an entry's bytes, name or hold change, which abandons such an upload.
+        self._layout = upload_layout
+        self._preparing: set[int] = set()                  # GUARDED_BY(_lock)
+        self._prepared: dict[int, int] = {}                # GUARDED_BY(_lock) id -> epoch
+        self._epoch: dict[int, int] = {}                   # GUARDED_BY(_lock)
+        self._epochs = itertools.count(1)    # epochs are never reused, even across entries
+        # What reopen() took off an entry it held (hashes, upload), given back when the
+        # entry is staged again unchanged.
+        self._held: dict[int, dict[str, Any]] = {}         # GUARDED_BY(_lock)
         self._conflicts: deque[CommitEvent] = deque(maxlen=conflict_history)
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -354,21 +402,34 @@ class CommitQueue:
         due = self.clock.time() + self.debounce
         snap_id = (snap.spool, snap.generation)
         state = "open" if hold else "waiting"
+        digests = snap.digests.to_json() if snap.digests is not None else None
         with self._lock:
             prev = self.journal.get(previous) if previous is not None else None
             if prev is not None and previous is not None:
                 same = self._staged_gen.get(previous) == snap_id
                 if previous not in self._busy and prev.state in ("open", "waiting", "failed"):
                     if same:
+                        extra: dict[str, Any] = {}
+                        if not hold:
+                            # Not written since reopen() held it: what it took off holds.
+                            stash = self._held.pop(previous, None)
+                            if stash is not None and stash.pop("spool") == prev.spool:
+                                extra.update(stash)
+                        if target.name != prev.name:
+                            extra.update(self._drop_early_upload(prev))
                         self.journal.update(previous, state=state, not_before=due,
-                                            name=target.name, parent_id=target.parent_id)
+                                            name=target.name, parent_id=target.parent_id,
+                                            **extra)
                     else:
+                        self._held.pop(previous, None)
+                        self._bump(previous)
                         self.journal.update(
                             previous, spool=snap.spool, size=snap.size, holes=snap.holes,
                             dirty=int(snap.dirty or prev.dirty), sha256=None, state=state,
                             not_before=due, attempts=0, failure=None, upload_state=None,
                             upload_uuid=None, upload_started=None, name=target.name,
-                            parent_id=target.parent_id, key=key or prev.key)
+                            parent_id=target.parent_id, key=key or prev.key,
+                            digests=digests)
                         if prev.spool != snap.spool:
                             self.staging.remove(prev.spool)
                     self._staged_gen[previous] = snap_id
@@ -385,7 +446,7 @@ class CommitQueue:
                     base = _event_base(done) or base
             eid = self.journal.add(target, spool=snap.spool, size=snap.size, holes=snap.holes,
                                    dirty=snap.dirty, base=base, after_id=after, key=key,
-                                   not_before=due, state=state)
+                                   not_before=due, state=state, digests=digests)
             self._staged_gen[eid] = snap_id
             self._lock.notify_all()
         log.debug("staged %s (%d bytes) as commit %d", key or target.name, snap.size, eid)
@@ -398,7 +459,20 @@ class CommitQueue:
         with self._lock:
             if entry_id in self._busy:
                 return False
-            return self.journal.update_if(entry_id, ("waiting", "failed"), state="open")
+            entry = self.journal.get(entry_id)
+            if entry is None or entry.state not in ("waiting", "failed"):
+                return False
+            # Written in place, the spool would no longer match its hashes or its upload: they
+            # come off the journal now (a crash while held commits with fresh ones) and are
+            # given back by a stage() that finds nothing written.
+            derived = {"sha256": entry.sha256, "digests": entry.digests,
+                       "upload_state": entry.upload_state, "upload_uuid": entry.upload_uuid}
+            if not self.journal.update_if(entry_id, ("waiting", "failed"), state="open",
+                                          **dict.fromkeys(derived)):
+                return False
+            self._held[entry_id] = {"spool": entry.spool, **derived}
+            self._bump(entry_id)
+            return True
 
     def retarget(self, entry_id: int, target: Target, base: Base | Literal["keep"] | None
                  = "keep") -> bool:
@@ -417,6 +491,9 @@ class CommitQueue:
                 changes: dict[str, Any] = {"name": target.name, "parent_id": target.parent_id,
                                            "company_id": target.company_id,
                                            "project_id": target.project_id}
+                if (target.name, target.company_id, target.project_id) != \
+                        (entry.name, entry.company_id, entry.project_id):
+                    changes.update(self._drop_early_upload(entry))
                 # The oldest is committed first; the others are rebased on its result.
                 if base != "keep" and entry.id == chain[0].id:
                     changes.update(_base_columns(base))
@@ -431,6 +508,8 @@ class CommitQueue:
         removed = False
         with self._lock:
             for entry in self._chain(entry_id):
+                self._bump(entry.id)
+                self._held.pop(entry.id, None)
                 if entry.id in self._busy:
                     self.journal.update(entry.id, cancelled=1)
                     continue
@@ -438,6 +517,7 @@ class CommitQueue:
                     continue
                 self.journal.remove(entry.id)
                 self.staging.remove(entry.spool)
+                self._forget(entry.id)
                 self._outcomes[entry.id] = CommitEvent("cancelled", entry.id, entry.key,
                                                        entry.target, size=entry.size)
                 removed = True
@@ -571,6 +651,9 @@ class CommitQueue:
     def unhold(self, entry_id: int) -> bool:
         """Let a held (``open``) entry be committed with the content it was journaled with."""
         with self._lock:
+            # What reopen() took off is not given back: the caller cannot say that nothing
+            # was written in place meanwhile, so the commit hashes the spool again.
+            self._held.pop(entry_id, None)
             done = self.journal.update_if(entry_id, ("open",), state="waiting",
                                           not_before=self.clock.time() + self.debounce)
             self._lock.notify_all()
@@ -646,16 +729,19 @@ class CommitQueue:
             self._run(job)
 
     def _ready(self) -> list[Entry]:
-        """Claimable entries not blocked by an unfinished predecessor (lock held)."""
+        """Claimable entries not blocked by an unfinished predecessor, nor by an upload
+        being made for them ahead of the commit (lock held)."""
         entries = self.journal.entries()
         unfinished = {e.id for e in entries if e.state != "committed"}
         return [e for e in entries if e.state in _CLAIMABLE and e.id not in self._busy
+                and e.id not in self._preparing
                 and (e.after_id is None or e.after_id not in unfinished)]
 
     def _claim(self) -> tuple[str, int] | None:
         now = self.clock.time()
         with self._lock:
-            for e in self._ready():
+            ready = self._ready()
+            for e in ready:
                 if e.not_before > now:
                     continue
                 self._busy.add(e.id)
@@ -665,6 +751,11 @@ class CommitQueue:
                     continue
                 self._busy_deletes.add(d.id)
                 return ("delete", d.id)
+            for e in ready:             # nothing is due: upload what will be
+                if self._preparable(e, now):
+                    self._preparing.add(e.id)
+                    self._prepared[e.id] = self._epoch_of(e.id)
+                    return ("prepare", e.id)
         return None
 
     def _next_due_locked(self) -> float | None:
@@ -677,14 +768,133 @@ class CommitQueue:
         try:
             if kind == "entry":
                 self._run_entry(ident)
+            elif kind == "prepare":
+                self._prepare(ident)
             else:
                 self._run_delete(ident)
         finally:
             with self._lock:
-                (self._busy if kind == "entry" else self._busy_deletes).discard(ident)
-                self._finalizing.discard(ident)
+                if kind == "prepare":
+                    self._preparing.discard(ident)
+                else:
+                    (self._busy if kind == "entry" else self._busy_deletes).discard(ident)
+                    self._finalizing.discard(ident)
                 self._progress.pop(ident, None)
                 self._lock.notify_all()
+
+    # ---- uploading during the debounce ---------------------------------------------------
+
+    def _preparable(self, e: Entry, now: float) -> bool:
+        """Whether to upload ``e`` now, before its commit is due (lock held).
+
+        Only a large file (a segmented upload: the part digests are known from staging, and
+        the upload is most of the commit's time), fresh from a close (no attempt yet, nothing
+        uploaded), whose bytes are all local. The create/version call still waits for the
+        debounce, so a reopen, a rename or a delete within it coalesce as before; they only
+        make the early upload wasted (see _epoch).
+        """
+        layout = self._layout
+        return (layout is not None and self._codec is None and e.state == "waiting"
+                and e.not_before > now and e.size > layout.small_max and not e.cancelled
+                and e.attempts == 0 and e.upload_state is None and e.upload_uuid is None
+                and e.holes == "[]" and bool(e.dirty or e.file_id is None)
+                and self._prepared.get(e.id) != self._epoch_of(e.id))
+
+    def _bump(self, entry_id: int) -> None:
+        """The entry's bytes, name or hold changed: an upload being made ahead for it stops
+        and journals nothing more (lock held)."""
+        self._epoch[entry_id] = next(self._epochs)
+
+    def _epoch_of(self, entry_id: int) -> int:
+        """The entry's epoch (lock held); an entry gone from the journal has none, so no
+        epoch taken before matches it any more."""
+        epoch = self._epoch.get(entry_id)
+        if epoch is None:
+            epoch = self._epoch[entry_id] = next(self._epochs)
+        return epoch
+
+    def _drop_early_upload(self, entry: Entry) -> dict[str, Any]:
+        """The columns that drop an upload made during the debounce when the entry takes
+        another name or scope (lock held): the upload carries the name it was made for (the
+        filename and content type storage serves). An upload of a commit already attempted
+        is kept, as it always was."""
+        self._bump(entry.id)
+        if entry.attempts or entry.upload_uuid is not None or \
+                entry.state not in ("waiting", "open"):
+            return {}
+        stash = self._held.get(entry.id)
+        if stash is not None:
+            stash["upload_state"] = None
+        return {"upload_state": None, "upload_started": None}
+
+    def _wanted(self, entry_id: int, epoch: int, spool: str) -> Entry | None:
+        """The entry, if an upload started for it at ``epoch`` still fits it (lock held)."""
+        if self._stopping or self._epoch.get(entry_id) != epoch:
+            return None
+        entry = self.journal.get(entry_id)
+        if entry is None or entry.spool != spool or entry.state != "waiting" or \
+                entry.cancelled:
+            return None
+        return entry
+
+    def _prepare(self, entry_id: int) -> None:
+        """Upload a large entry's bytes while its debounce runs; the commit then finds the
+        upload complete in ``upload_state`` and only creates the file or version.
+
+        Everything it journals is checked under the lock against the entry as it is then:
+        once the entry changed (``_epoch``), nothing more is written and the upload stops at
+        its next part. It never fails the entry: whatever goes wrong, the commit does it all
+        again in the ordinary way.
+        """
+        with self._lock:
+            epoch = self._prepared.get(entry_id, -1)     # as it was when claimed
+            entry = self.journal.get(entry_id)
+            if entry is not None:
+                entry = self._wanted(entry_id, epoch, entry.spool)
+        if entry is None or self._layout is None:
+            return
+        spool = entry.spool
+        path = self.staging.path_of(spool)
+        try:
+            sha, parts, digests = self._hashes(entry, path, self._trusted_digests(entry, path))
+            with self._lock:
+                if self._wanted(entry_id, epoch, spool) is None:
+                    return
+                self.journal.update(entry_id, sha256=sha, digests=digests)
+            entry = replace(entry, sha256=sha, digests=digests)
+            if parts is None or (sha is not None and self._unchanged(entry)):
+                return              # the commit ends it without an upload
+            state = self._fresh_state(entry, path, parts)
+            started = self.clock.time()
+            mono = _time.monotonic()
+
+            def on_state(new: UploadState) -> None:
+                with self._lock:
+                    if self._wanted(entry_id, epoch, spool) is None:
+                        raise _Abandoned()
+                    self.journal.update(entry_id, upload_state=new.to_json(),
+                                        upload_started=started)
+
+            def progress(done: int, total: int) -> None:
+                with self._lock:
+                    if self._stopping or self._epoch.get(entry_id) != epoch:
+                        raise _Abandoned()
+                    self._progress[entry_id] = (done, total, mono)
+
+            scope = self._scope_for(entry.company_id, entry.project_id)
+            self.client.upload(scope, path, filename=entry.name, state=state,
+                               on_state=on_state, progress=progress)
+            if sha is None:
+                sha = self._whole_sha256(entry, path)
+                with self._lock:
+                    if self._wanted(entry_id, epoch, spool) is not None:
+                        self.journal.update(entry_id, sha256=sha)
+            log.debug("uploaded %s ahead of its commit", entry.key or entry.name)
+        except _Abandoned:
+            log.debug("the early upload of %s is not wanted any more", entry.key or entry.name)
+        except Exception as exc:    # the commit does it again; nothing is lost
+            log.info("uploading %s ahead of its commit failed (%s); the commit will try "
+                     "again", entry.key or entry.name, exc)
 
     # ---- one entry ------------------------------------------------------------------------
 
@@ -718,25 +928,34 @@ class CommitQueue:
             return self._drop_cancelled(entry)
         path = self.staging.path_of(entry.spool)
         scope = self._scope_for(entry.company_id, entry.project_id)
+        # Hashes taken before the holes are filled: they speak of the spool as it was then.
+        digests = self._trusted_digests(entry, path)
         holes = entry.hole_ranges()
         if holes:
             entry = self._fill(entry, path, holes)
-        if entry.sha256 is None:
-            try:
-                sha = hash_spool(path, entry.size)
-            except OSError as exc:
-                raise _Fail(f"the staged copy is unreadable: {exc}", exc) from exc
-            self.journal.update(entry.id, sha256=sha)
-            entry = replace(entry, sha256=sha)
-        assert entry.sha256 is not None
-        if self._unchanged(entry):
+            if digests is not None:
+                digests = digests.without(holes)
+        try:
+            sha, parts, known = self._hashes(entry, path, digests)
+        except OSError as exc:
+            raise _Fail(f"the staged copy is unreadable: {exc}", exc) from exc
+        if (sha, known) != (entry.sha256, entry.digests):
+            self.journal.update(entry.id, sha256=sha, digests=known)
+            entry = replace(entry, sha256=sha, digests=known)
+        if entry.sha256 is not None and self._unchanged(entry):
             return self._finish(entry, "unchanged", None, None)
 
         uuid = entry.upload_uuid
         resumed = entry.state == "uploaded" or entry.attempts > 0
         if uuid is None:
-            uuid = self._upload(entry, scope, path)
-            self.journal.update(entry.id, state="uploaded", upload_uuid=uuid)
+            uuid = self._upload(entry, scope, path, parts)
+            if entry.sha256 is None:        # not needed before the upload: see _hashes
+                try:
+                    entry = replace(entry, sha256=self._whole_sha256(entry, path))
+                except OSError as exc:
+                    raise _Fail(f"the staged copy is unreadable: {exc}", exc) from exc
+            self.journal.update(entry.id, state="uploaded", upload_uuid=uuid,
+                                sha256=entry.sha256)
         with self._lock:
             self._finalizing.add(entry.id)
         fresh = self.journal.get(entry.id)     # a rename may have retargeted it meanwhile
@@ -786,7 +1005,84 @@ class CommitQueue:
             sha = self._base_sha256(base)
         return sha is not None and sha == entry.sha256
 
-    def _upload(self, entry: Entry, scope: Any, path: Path) -> str:
+    # ---- hashes ---------------------------------------------------------------------------
+
+    def _trusted_digests(self, entry: Entry, path: Path) -> Digests | None:
+        """The entry's journaled digests, if they still speak of the spool's bytes: same size,
+        and the spool not modified since they were taken. When in doubt, none."""
+        digests = Digests.from_json(entry.digests)
+        if digests is None or digests.size != entry.size:
+            return None
+        try:
+            mtime_ns = os.stat(path).st_mtime_ns
+        except OSError:
+            return None
+        if mtime_ns != digests.mtime_ns:
+            log.debug("%s changed since it was hashed; hashing it again",
+                      entry.key or entry.name)
+            return None
+        return digests
+
+    def _hashes(self, entry: Entry, path: Path, digests: Digests | None
+                ) -> tuple[str | None, tuple[PartHash, ...] | None, str | None]:
+        """The entry's SHA-256 and, when its upload will be segmented and is not under way
+        yet, the digests of every part; what staging hashed as the bytes were written is
+        reused, the rest is read once. Also the digests to journal (JSON).
+
+        The SHA-256 is None when it is not needed before that upload (the bytes cannot equal
+        the base's: there is none, or its size differs): it is taken once the upload is done
+        (``_whole_sha256``), while staging may still be hashing it.
+        """
+        layout = self._layout
+        need_parts = (layout is not None and entry.size > layout.small_max
+                      and not entry.upload_state and entry.upload_uuid is None)
+        part_size = layout.part_size if layout is not None else \
+            (digests.part_size if digests is not None else self.staging.part_size)
+        known = digests.part_map() if digests is not None and \
+            digests.part_size == part_size else {}
+        sha = entry.sha256 or (digests.sha256 if digests is not None else None)
+        base = entry.base
+        need_whole = sha is None and (not need_parts or
+                                      (base is not None and base.size == entry.size))
+        count = -(-entry.size // part_size)
+        if need_whole or (need_parts and len(known) < count):
+            mtime_ns = os.stat(path).st_mtime_ns        # before the bytes are read
+            whole, known = hash_parts(path, entry.size, part_size, known,
+                                      whole=need_whole, parts=need_parts)
+            sha = sha or whole
+            digests = Digests(part_size, entry.size, mtime_ns, sha, tuple(sorted(known.items())))
+        parts = tuple(known[i] for i in range(count)) if need_parts else None
+        return sha, parts, digests.to_json() if digests is not None else entry.digests
+
+    def _whole_sha256(self, entry: Entry, path: Path) -> str:
+        """The entry's SHA-256 after its upload: from the staged file that wrote the spool,
+        if that one sealed exactly this content (it finishes the hash the close left to it),
+        else by reading the spool."""
+        with self._lock:
+            sealed = self._staged_gen.get(entry.id)
+        if sealed is not None and sealed[0] == entry.spool:
+            sha = self.staging.sha256_of(*sealed)
+            if sha is not None:
+                return sha
+        whole, _ = hash_parts(path, entry.size, self.staging.part_size, {}, whole=True,
+                              parts=False)
+        assert whole is not None
+        return whole
+
+    def _fresh_state(self, entry: Entry, path: Path, parts: tuple[PartHash, ...]
+                     ) -> UploadState:
+        """A segmented upload not created yet, with the parts' digests already known: the
+        client skips its own hashing pass."""
+        assert self._layout is not None
+        return UploadState(uuid=None, company_id=entry.company_id, project_id=entry.project_id,
+                           filename=entry.name, size=entry.size,
+                           mtime_ns=os.stat(path).st_mtime_ns,
+                           part_size=self._layout.part_size,
+                           parts=tuple(PartDigest(p.size, p.sha256, p.md5) for p in parts),
+                           etags=(None,) * len(parts))
+
+    def _upload(self, entry: Entry, scope: Any, path: Path,
+                parts: tuple[PartHash, ...] | None = None) -> str:
         encode, decode = self._codec or (_encode_state, _decode_state)
         state = None
         if entry.upload_state:
@@ -794,6 +1090,11 @@ class CommitQueue:
                 state = decode(entry.upload_state)
             except ValueError:
                 log.info("ignoring an unreadable upload state of %s", entry.key or entry.name)
+        if state is None and parts is not None and self._codec is None:
+            try:
+                state = self._fresh_state(entry, path, parts)
+            except OSError as exc:
+                raise _Fail(f"the staged copy is unreadable: {exc}", exc) from exc
         started = entry.upload_started or self.clock.time()
         self.journal.update(entry.id, state="uploading", upload_started=started)
         mono = _time.monotonic()
@@ -972,7 +1273,14 @@ class CommitQueue:
                     self.journal.update(dep.id, after_id=None, **cols)
             self.staging.remove(entry.spool)
             self.journal.remove(entry.id)
+            self._forget(entry.id)
             self._lock.notify_all()
+
+    def _forget(self, entry_id: int) -> None:
+        """An entry is gone from the journal: drop what was kept in memory for it (lock
+        held). An upload still being made for it finds no row and stops."""
+        for kept in (self._epoch, self._prepared, self._held):
+            kept.pop(entry_id, None)
 
     def _result_base(self, entry: Entry) -> Base | None:
         if entry.result_file_id is None:
@@ -988,6 +1296,7 @@ class CommitQueue:
                     self.journal.update(dep.id, after_id=None)
             self.journal.remove(entry.id)
             self.staging.remove(entry.spool)
+            self._forget(entry.id)
         return CommitEvent("cancelled", entry.id, entry.key, entry.target, size=entry.size)
 
     def _emit(self, event: CommitEvent) -> None:
@@ -1023,8 +1332,10 @@ class CommitQueue:
             else:
                 delay = self._backoff.delay(attempts, self._rng, hint)
                 state = "uploaded" if entry.upload_uuid else "waiting"
+                # The next attempt hashes from the bytes again: digests carried over from the
+                # writes are an optimisation, never a reason for an upload to fail twice.
                 self.journal.update(entry_id, attempts=attempts, failure=reason, state=state,
-                                    not_before=self.clock.time() + delay)
+                                    not_before=self.clock.time() + delay, digests=None)
                 self._errors[entry_id] = (self._errors.get(entry_id, (0, None))[0] + 1,
                                           error or FsIOError(reason))
                 self._lock.notify_all()
@@ -1038,8 +1349,11 @@ class CommitQueue:
             entry = self.journal.get(entry_id)
             if entry is None:
                 return
+            # `queue retry` starts from the bytes: fresh hashes, and a fresh upload unless
+            # one was completed (its parts were accepted).
+            fresh = {} if entry.upload_uuid else {"upload_state": None, "upload_started": None}
             self.journal.update(entry_id, state="failed", failure=reason,
-                                attempts=entry.attempts + 1)
+                                attempts=entry.attempts + 1, digests=None, **fresh)
             self._errors[entry_id] = (self._errors.get(entry_id, (0, None))[0] + 1,
                                       error or FsIOError(reason))
         log.error("cannot save %s to Procore: %s (kept locally; `procorefs queue retry` "

@@ -9,11 +9,18 @@ crash or a power cut (docs/adr/0003-write-path.md says why SQLite and not an app
 Entry life cycle (``state``)::
 
     open -- a journaled file reopened for writing in place; not committable until sealed again
-    waiting -- sealed at close; due at ``not_before`` (debounce, then backoff after failures)
+    waiting -- sealed at close; due at ``not_before`` (debounce, then backoff after failures);
+        a large file's ``upload_state`` may already be there: its upload is made during the
+        debounce, and only the create/version call waits for it
     uploading -- claimed by a worker; ``upload_state`` holds the client's resumable UploadState
     uploaded -- the upload is complete (``upload_uuid``); the create/version call is next
     committed -- Procore confirmed (``result_*``); the spool may go, then the row is deleted
     failed -- gave up until ``retry_failed`` (``failure`` says why)
+
+What is known of the spool's hashes travels with the entry: ``digests`` (``staging.Digests``
+as JSON: per upload part and of the whole, with the spool's modification time when they were
+taken; trusted only while that time is unchanged) and ``sha256`` (set by the commit worker
+once it verified or computed it). NULL means "not known": the commit computes it.
 
 A ``key`` (the caller's tag, normally the local path) is stored for status and logs only.
 
@@ -61,6 +68,7 @@ CREATE TABLE IF NOT EXISTS entries (
     holes TEXT NOT NULL DEFAULT '[]',
     dirty INTEGER NOT NULL DEFAULT 1,
     sha256 TEXT,
+    digests TEXT,
     state TEXT NOT NULL,
     upload_state TEXT,
     upload_uuid TEXT,
@@ -97,6 +105,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 SCHEMA_VERSION = "1"
+
+# Columns added since a journal could first be written: (name, SQL type). An older journal
+# gets them at open (NULL in existing rows, which means "not known").
+_ADDED_COLUMNS = (("digests", "TEXT"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,7 @@ class Entry:
     holes: str
     dirty: int
     sha256: str | None
+    digests: str | None             # staging.Digests as JSON: the hashes known of the spool
     state: str
     upload_state: str | None
     upload_uuid: str | None
@@ -220,6 +233,10 @@ class Journal:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in have:
+                    conn.execute(f"ALTER TABLE entries ADD COLUMN {column} {kind}")
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)",
                          (SCHEMA_VERSION,))
             path.chmod(0o600)
@@ -237,7 +254,8 @@ class Journal:
 
     def add(self, target: Target, *, spool: str, size: int, holes: Sequence[tuple[int, int]],
             dirty: bool, base: Base | None, after_id: int | None = None, key: str = "",
-            not_before: float = 0.0, state: str = "waiting") -> int:
+            not_before: float = 0.0, state: str = "waiting",
+            digests: str | None = None) -> int:
         now = self._clock.time()
         values: dict[str, Any] = {
             "company_id": target.company_id, "project_id": target.project_id,
@@ -249,7 +267,8 @@ class Journal:
             "base_sha256": base.sha256 if base else None,
             "after_id": after_id, "spool": spool, "size": size,
             "holes": json.dumps([list(h) for h in holes]), "dirty": int(dirty),
-            "state": state, "not_before": not_before, "created_at": now, "updated_at": now,
+            "digests": digests, "state": state, "not_before": not_before, "created_at": now,
+            "updated_at": now,
         }
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
