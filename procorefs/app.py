@@ -302,6 +302,9 @@ def setup_mount_logging(settings: Settings, mountpoint: Path, verbosity: int) ->
             existing.setLevel(console_level)
     root.addHandler(handler)
     root.setLevel(min(console_level, handler.level))
+    # httpx logs every request at INFO: a line per 16 MiB read and three per small file
+    # saved, each through the redacting filter. The log keeps them only at -vv.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
     return path
 
 

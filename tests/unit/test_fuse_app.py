@@ -184,3 +184,33 @@ def test_repeated_local_only_flags_reach_the_background_child(tmp_path: Path) ->
     assert again.local_only == ["a-*", "b-*"]
     assert again.upload_dwg_backups is True
     assert settings_from_args(again, {}).local_only == ("a-*", "b-*")
+
+
+@pytest.mark.allow_log("a warning from httpx")
+@pytest.mark.parametrize(("verbosity", "kept"), [(0, False), (1, False), (2, True)])
+def test_the_mount_log_keeps_httpxs_request_lines_only_at_vv(tmp_path: Path, verbosity: int,
+                                                            kept: bool) -> None:
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    httpx_log = logging.getLogger("httpx")
+    httpx_level = httpx_log.level
+    settings = Settings(environment="production", api_url="", login_url="",
+                        state_dir=tmp_path / "state")
+    try:
+        path = app.setup_mount_logging(settings, tmp_path / "mnt", verbosity)
+        httpx_log.info('HTTP Request: GET https://api.procore.com/rest/v1.0/me "HTTP/1.1 200 OK"')
+        httpx_log.warning("a warning from httpx")
+        logging.getLogger("procorefs.core").info("mounted")
+        for handler in root.handlers:
+            handler.flush()
+        text = path.read_text(encoding="utf-8")
+    finally:
+        for handler in root.handlers[len(handlers):]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+        httpx_log.setLevel(httpx_level)
+    assert ("HTTP Request" in text) is kept
+    assert "a warning from httpx" in text and "mounted" in text
