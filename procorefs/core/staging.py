@@ -929,6 +929,11 @@ class StagedFile:
         """Close and delete the spool (a broken file, or a never-journaled local-only one)."""
         with self._lock:
             self.close()
+            # A chunk being hashed reads through a descriptor of its own, which keeps the
+            # spool's blocks allocated after the unlink: on a full disk, the space must be
+            # back when this returns. (Closed, the file starts no new chunk.)
+            while any(lane.claimed is not None for lane in self._hash.lanes):
+                self._hashed.wait()
             self._area.remove(self._spool)
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -257,3 +258,61 @@ def test_the_whole_file_hash_after_the_seal_is_of_the_sealed_bytes_or_none(
     assert area.sha256_of(again.spool, again.generation) is None  # bytes changed behind it
     staged.close()
     assert area.sha256_of(again.spool, again.generation) is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists descriptors in /proc")
+def test_a_discarded_spool_is_closed_everywhere_when_discard_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk a broken file is discarded; its space must be free at once, not once
+    the chunk the hasher was reading (through a descriptor of its own) is done."""
+    area = StagingArea(tmp_path, part_size=2 * MiB)
+    staged = area.create()
+    staged.write(0, b"x" * (2 * MiB))
+    spool = area.path_of(staged.spool)
+    reading, gate = threading.Event(), threading.Event()
+    real_pread = staging._pread_all
+
+    def slow_pread(fd: int, size: int, offset: int) -> bytes:
+        reading.set()
+        assert gate.wait(30)
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(staging, "_pread_all", slow_pread)
+    hasher = threading.Thread(target=staged.hash_step, args=(0,))
+    hasher.start()
+    assert reading.wait(30)
+    waiting = threading.Event()
+    real_wait = staged._hashed.wait
+
+    def noted_wait(timeout: float | None = None) -> bool:
+        waiting.set()
+        return real_wait(timeout)
+
+    monkeypatch.setattr(staged._hashed, "wait", noted_wait)
+    open_at_return: list[bool] = []
+
+    def discard() -> None:
+        staged.discard()
+        open_at_return.append(any(
+            os.readlink(f"/proc/self/fd/{fd}").startswith(str(spool))
+            for fd in os.listdir("/proc/self/fd") if _readable_link(fd)))
+
+    discarding = threading.Thread(target=discard)
+    discarding.start()
+    deadline = time.monotonic() + 30
+    while not (waiting.is_set() or open_at_return):     # discard waits, or it returned
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    gate.set()
+    discarding.join(30)
+    hasher.join(30)
+    assert open_at_return == [False]
+    assert not spool.exists()
+
+
+def _readable_link(fd: str) -> bool:
+    try:
+        os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return False
+    return True
