@@ -29,6 +29,12 @@ Rules it keeps:
   A pinned version may therefore take the cache over budget for as long as it is open; it is
   trimmed back when released.
 
+Bytes go out either as ``bytes`` (``read``) or as an ``Extent`` (``extent``): where present
+bytes lie in the entry's open data file, for a caller that copies them itself (the FUSE
+adapter lets libfuse splice them to the kernel). An extent is valid for as long as its entry
+stays pinned: a pinned entry keeps its descriptor open and is never evicted, and present
+blocks never change.
+
 Concurrency: ``_lock`` guards the entries, their bitmaps and the byte count (never held
 across network I/O or a data write: a ``BlockWriter`` writes first, then takes it to mark);
 ``_db_lock`` guards the sqlite connection and is a leaf. Reading a present block needs no
@@ -47,6 +53,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from procorefs.clock import Clock
 
@@ -65,6 +72,17 @@ _GATHER = 256 << 10
 
 # An index row: file id, version id, size, block size, nonce, bitmap, last used.
 _Row = tuple[int, int, int, int, str, bytes, float]
+
+
+class Extent(NamedTuple):
+    """``length`` present bytes of a cached version at ``offset`` of its data file ``fd``.
+
+    ``fd`` belongs to the entry (never close it) and stays open while the entry is pinned.
+    A plain ``(fd, offset, length)`` tuple to whoever does not import this module."""
+
+    fd: int
+    offset: int
+    length: int
 
 
 @dataclass(eq=False)
@@ -345,6 +363,13 @@ class BlockStore:
             done += len(chunk)
         return b"".join(chunks)
 
+    def extent(self, entry: CacheEntry, offset: int, size: int) -> Extent:
+        """Where ``read`` would read (the caller made sure the blocks are present), for a
+        caller that reads the file itself while it holds a pin on the entry."""
+        fd = entry.fd
+        assert fd is not None, "read from an entry that is not pinned"
+        return Extent(fd, offset, max(0, min(size, entry.size - offset)))
+
     def drop_versions(self, file_id: int, keep: int | None = None) -> None:
         """Evict the unpinned versions of a file (all, or all but ``keep``)."""
         with self._lock:
@@ -457,12 +482,13 @@ class BlockWriter:
         assert fd is not None, "write to an entry that is not pinned"
         chunks, total = self._pending, self._pending_bytes
         self._pending, self._pending_bytes = [], 0
-        if len(chunks) == 1 or not _HAVE_PWRITEV:
-            done = 0
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        else:
+        data: bytes | memoryview
+        if sys.platform != "win32" and _HAVE_PWRITEV and len(chunks) > 1:
             done = os.pwritev(fd, chunks, self.position)
             data = b"".join(chunks) if done < total else b""
+        else:
+            done = 0
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if done < total:  # a short write (rare on a local file): go on from where it stopped
             view = memoryview(data)
             while done < total:

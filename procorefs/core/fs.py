@@ -712,6 +712,22 @@ class ProcoreFS:
                     # Committed and settled meanwhile: Procore has those bytes now.
         return self._reader.read(of, offset, size)
 
+    def read_extent(self, handle: int, offset: int, size: int) -> bytes | tuple[int, int, int]:
+        """``read``, but bytes of a Procore version come back as where they lie in the content
+        cache: ``(fd, offset, length)``, present, the fd open (never close it) until this
+        handle's ``release``. Bytes being written (staged) come back as ``bytes``."""
+        with self._handles_lock:
+            writing = handle in self._local_handles
+        if writing:
+            return self.read(handle, offset, size)
+        of = self._handle(handle)
+        if self._overlay.has_files():
+            local = self._overlay.by_remote_id(of.item.id)
+            if local is not None and local.staged is not None:
+                return self.read(handle, offset, size)  # another handle is writing it
+        extent = self._reader.extent(of, offset, size)
+        return b"" if extent is None else extent
+
     def release(self, handle: int) -> None:
         with self._handles_lock:
             of = self._handles.pop(handle, None)

@@ -20,6 +20,10 @@
   failed is simply retried by the reader that needs the block, at INTERACTIVE priority, so a
   failed guess never fails a read by itself; a range that breaks off midway leaves its whole
   blocks present and only the rest is fetched again.
+- ``read`` answers the bytes; ``extent`` makes the same blocks present under the same rules
+  (and keeps the same window in flight) but answers where they lie in the cache file, for a
+  caller that copies them itself (the FUSE adapter: libfuse splices them to the kernel). The
+  handle's pin keeps that file open and its blocks in place until the handle is released.
 
 Concurrency: ``_lock`` guards ``_inflight`` only and is never held across a fetch or a wait;
 ``OpenFile.lock`` guards a handle's sequential state and is never held with ``_lock``.
@@ -38,7 +42,7 @@ from dataclasses import dataclass, field
 from procorefs.api import Priority, Scope
 from procorefs.api.errors import ApiError, InvalidResponse
 from procorefs.api.models import FileVersion
-from procorefs.core.content import BlockStore, BlockWriter, CacheEntry
+from procorefs.core.content import BlockStore, BlockWriter, CacheEntry, Extent
 from procorefs.core.remote import Item, RangeStreamer, RemoteClient
 from procorefs.core.translate import translate
 from procorefs.errors import FsError, FsIOError
@@ -109,9 +113,25 @@ class ContentReader:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def read(self, of: OpenFile, offset: int, size: int) -> bytes:
+        entry = self._prepare(of, offset, size)
+        if entry is None:
+            return b""
+        return self._store.read(entry, offset, size)
+
+    def extent(self, of: OpenFile, offset: int, size: int) -> Extent | None:
+        """``read`` without the bytes: where they lie in the cache (present, and kept so
+        while the handle's pin on its entry lasts), or None past the end of the file."""
+        entry = self._prepare(of, offset, size)
+        if entry is None:
+            return None
+        return self._store.extent(entry, offset, size)
+
+    def _prepare(self, of: OpenFile, offset: int, size: int) -> CacheEntry | None:
+        """Make the blocks of a read present (and keep a sequential handle's window in
+        flight); the entry to read them from, or None when there is nothing to read."""
         total = of.size
         if offset >= total or size <= 0 or of.entry is None or of.version is None:
-            return b""
+            return None
         end = min(total, offset + size)
         with of.lock:
             sequential = self._follow(of, offset, end)
@@ -125,7 +145,7 @@ class ContentReader:
             self._ensure(entry, version, first, last, of.path)
         if sequential and total > self.small_file_bytes and not self._closed:
             self._prefetch(of, entry, version, last)
-        return self._store.read(entry, offset, end - offset)
+        return entry
 
     def _follow(self, of: OpenFile, offset: int, end: int) -> bool:
         """Note a read on the handle (caller holds ``of.lock``); is it sequential?"""

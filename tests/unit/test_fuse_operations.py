@@ -84,6 +84,10 @@ class FakeCore:
         self.calls.append(("read", handle, offset, size))
         return b"x" * size
 
+    def read_extent(self, handle: int, offset: int, size: int) -> tuple[int, int, int]:
+        self.calls.append(("read_extent", handle, offset, size))
+        return (9, offset, size)
+
     def write(self, handle: int, offset: int, data: bytes) -> int:
         self.calls.append(("write", handle, offset, data))
         return len(data)
@@ -258,6 +262,14 @@ def test_read_and_release_use_the_handle_from_open(ops: FuseOperations, core: Fa
     assert ("release", 42) in core.calls
 
 
+def test_read_buf_asks_the_core_where_the_bytes_lie(ops: FuseOperations,
+                                                   core: FakeCore) -> None:
+    fi = _fi()
+    ops.open("/a.pdf", fi)
+    assert ops.read_buf("/a.pdf", 4096, 100, fi) == (9, 100, 4096)
+    assert ("read_extent", 42, 100, 4096) in core.calls
+
+
 def test_create_opens_through_the_core_and_sets_the_handle(
         ops: FuseOperations, core: FakeCore) -> None:
     fi = _fi(os.O_WRONLY | os.O_EXCL)
@@ -425,7 +437,7 @@ def test_init_reports_the_mount_is_live(core: FakeCore) -> None:
 # locking). This is the complete list of what the adapter answers.
 EXPECTED_CALLBACKS = {
     "init", "getattr", "access", "opendir", "readdir", "releasedir", "statfs", "open", "create",
-    "read", "release",
+    "read", "read_buf", "release",
     "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "mknod", "chmod", "chown",
     "utimens", "getxattr", "listxattr", "setxattr", "removexattr", "truncate", "write",
     "flush", "fsync",

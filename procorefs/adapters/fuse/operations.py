@@ -28,6 +28,10 @@ Protocol rules this class keeps (shared/fuse-notes.md):
 - ``getattr`` with a handle and no path answers from the handle (libfuse passes no path for a
   node it cannot name; without ``hard_remove`` an unlinked open file keeps a
   ``.fuse_hidden*`` name, so this is a fallback).
+- ``read_buf`` (the name registers libfuse's read_buf, which libfuse prefers to ``read``)
+  answers a read as the core's ``read_extent`` does: ``(fd, offset, length)`` of the content
+  cache for a Procore version, ``bytes`` for a file being written. The mount runner turns
+  that into libfuse's ``fuse_bufvec``; ``read`` stays for anything that asks for bytes.
 - ``readdir`` answers each entry with the same ``st_*`` dict ``getattr`` would (one function,
   ``stat_dict``): the mount runner hands them to the kernel as readdirplus, so ``ls -l``
   needs no lookup per entry. A listing read in several requests is one snapshot per open
@@ -83,6 +87,8 @@ class CoreFS(Protocol):
     def open(self, path: str, flags: int) -> int: ...
     def create(self, path: str, flags: int) -> int: ...
     def read(self, handle: int, offset: int, size: int) -> bytes: ...
+    def read_extent(self, handle: int, offset: int, size: int
+                    ) -> bytes | tuple[int, int, int]: ...
     def write(self, handle: int, offset: int, data: bytes) -> int: ...
     def truncate(self, path: str, size: int, handle: int | None = None) -> None: ...
     def flush(self, handle: int) -> None: ...
@@ -286,6 +292,14 @@ class FuseOperations:
     @_callback
     def read(self, path: str | None, size: int, offset: int, fi: FileInfo) -> bytes:
         return self._fs.read(fi.fh, offset, size)
+
+    @_callback
+    def read_buf(self, path: str | None, size: int, offset: int, fi: FileInfo
+                 ) -> bytes | tuple[int, int, int]:
+        """A read as the runner's ``read_buf`` answers it: the bytes, or ``(fd, offset,
+        length)`` in the content cache for libfuse to copy itself (the fd stays open until
+        this handle's ``release``, which the kernel sends only after the reply)."""
+        return self._fs.read_extent(fi.fh, offset, size)
 
     @_callback
     def write(self, path: str | None, data: bytes, offset: int, fi: FileInfo) -> int:

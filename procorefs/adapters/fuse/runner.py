@@ -3,7 +3,25 @@
 Owns the libfuse options (one pure function, unit-tested) and the small mfusepy subclass that
 passes renameat2 flags through (mfusepy 3.1.1 drops them, so without it
 ``renameat2(RENAME_EXCHANGE)`` would silently become an overwriting rename) and the handle of
-an ftruncate (mfusepy 3.1.1 drops that too), and answers readdir as readdirplus.
+an ftruncate (mfusepy 3.1.1 drops that too), answers readdir as readdirplus and reads with
+``read_buf``, and keeps one Python thread state per libfuse worker (``threadstate``).
+
+Reads: a read of a Procore version is answered with a ``fuse_bufvec`` that names the content
+cache's data file (``FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK``, at the read's offset) instead of the
+bytes, and the mount asks libfuse to splice replies (``FUSE_CAP_SPLICE_WRITE``): libfuse then
+splices the cache file's pages into a pipe and the pipe into the kernel's reply, in C and
+without the GIL. The ``read`` callback it replaces made three copies per byte (``pread`` into
+a Python bytes, mfusepy's ``memmove`` into libfuse's buffer under the GIL, ``writev`` to
+``/dev/fuse``); this makes one, in the kernel, and the callback releases the GIL once instead
+of twice. Measured on a 256 MiB file whose blocks were all cached (the FUSE path alone):
+1.15 GB/s and 0.15 CPU-seconds before, 1.8 GB/s and 0.09 after; without the splice 1.23 GB/s.
+The core keeps the blocks present and the descriptor open (the handle's pin on the version)
+until the handle's ``release``, and the kernel sends ``release`` only once every read of the
+file was answered (a read holds the file; readahead holds the kernel's fuse_file), so
+libfuse never reads a closed or reused descriptor.
+Bytes being written (staged) are answered as a malloc'd copy, as ``read`` did. libfuse frees
+the ``fuse_bufvec`` (and a copy) with ``free`` after the reply, so both come from the C
+library's ``malloc``.
 
 Readdirplus: mfusepy 3.1.1 never passes ``FUSE_FILL_DIR_PLUS``, so every entry of an ``ls -l``
 cost a ``lookup`` into Python. The subclass fills each entry with its full stat and that flag,
@@ -40,6 +58,8 @@ Choices made here, deliberately:
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import logging
 import os
 import stat
@@ -52,6 +72,7 @@ from typing import Any
 
 from procorefs.adapters.fuse.library import LibraryInfo, load_mfusepy
 from procorefs.adapters.fuse.operations import CoreFS, FuseOperations
+from procorefs.adapters.fuse.threadstate import ThreadStates
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +81,64 @@ log = logging.getLogger(__name__)
 FUSE_READDIR_PLUS = 1
 FUSE_FILL_DIR_PLUS = 2
 FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
+FUSE_CAP_SPLICE_WRITE = 1 << 7
+# enum fuse_buf_flags
+FUSE_BUF_IS_FD = 1 << 1
+FUSE_BUF_FD_SEEK = 1 << 2
+FUSE_BUF_FD_RETRY = 1 << 3
+
+
+class FuseBuf(ctypes.Structure):
+    """libfuse 3's ``struct fuse_buf``."""
+
+    _fields_ = [("size", ctypes.c_size_t), ("flags", ctypes.c_int), ("mem", ctypes.c_void_p),
+                ("fd", ctypes.c_int), ("pos", ctypes.c_int64)]
+
+
+class FuseBufvec(ctypes.Structure):
+    """libfuse 3's ``struct fuse_bufvec`` with its one inline buffer (mfusepy 3.1.1 declares
+    ``buf`` as a pointer, which is not libfuse's layout)."""
+
+    _fields_ = [("count", ctypes.c_size_t), ("idx", ctypes.c_size_t), ("off", ctypes.c_size_t),
+                ("buf", FuseBuf * 1)]
+
+
+# libfuse frees a read_buf answer with free(): it must come from the C library's malloc.
+# PyDLL: called without dropping the GIL (malloc does not block; a drop costs a hand-off).
+_libc = ctypes.PyDLL(None)
+_malloc = _libc.malloc
+_malloc.argtypes = [ctypes.c_size_t]
+_malloc.restype = ctypes.c_void_p
+_free = _libc.free
+_free.argtypes = [ctypes.c_void_p]
+_free.restype = None
+_VOID_PP = ctypes.POINTER(ctypes.c_void_p)
+
+
+def bufvec(answer: bytes | tuple[int, int, int]) -> int:
+    """A malloc'd ``fuse_bufvec`` for a read's answer: a descriptor range libfuse reads
+    (or splices) itself, or a copy of the bytes. libfuse frees it (and a copy) after the
+    reply."""
+    address: int | None = _malloc(ctypes.sizeof(FuseBufvec))
+    if not address:
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+    vec = FuseBufvec.from_address(address)
+    vec.count, vec.idx, vec.off = 1, 0, 0
+    buf = vec.buf[0]
+    if isinstance(answer, tuple):
+        buf.fd, buf.pos, buf.size = answer
+        buf.flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY
+        buf.mem = None
+        return address
+    buf.flags, buf.fd, buf.pos, buf.size, buf.mem = 0, -1, 0, len(answer), None
+    if answer:
+        mem: int | None = _malloc(len(answer))
+        if not mem:
+            _free(address)
+            raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+        ctypes.memmove(mem, answer, len(answer))
+        buf.mem = mem
+    return address
 
 
 @dataclass(frozen=True)
@@ -115,14 +194,50 @@ def _fuse_class() -> type[Any]:
 
     class ProcoreFUSE(mfusepy.FUSE):  # type: ignore[misc, name-defined]
         """mfusepy's FUSE with renameat2 flags handed to ``Operations.rename``, the handle of an
-        ftruncate to ``Operations.truncate``, and readdir answered as readdirplus."""
+        ftruncate to ``Operations.truncate``, readdir answered as readdirplus, reads answered
+        with the content cache's descriptor (``read_buf``), and a Python thread state kept
+        per libfuse worker."""
+
+        _thread_states: ThreadStates | None = None  # None: driven without a loop (tests)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # mfusepy's constructor is the whole loop (fuse_main). When it returns, libfuse
+            # has joined its workers, so the thread states they kept can be deleted.
+            self._thread_states = states = ThreadStates()
+            try:
+                super().__init__(*args, **kwargs)
+            finally:
+                log.debug("deleted the thread states of %d libfuse workers", states.retire())
+
+        def _wrapper(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+            # mfusepy calls every callback through this: the first call on a libfuse worker
+            # keeps that thread's Python state (module docstring of threadstate).
+            states = self._thread_states
+            if states is not None:
+                states.keep()
+            return super()._wrapper(func, *args, **kwargs)
 
         def init_fuse_3(self, conn: Any, config: Any) -> None:
             # See the module docstring: adaptive readdirplus leaves most of a big folder to
             # per-entry lookups.
             if conn:
                 conn.contents.want &= ~FUSE_CAP_READDIRPLUS_AUTO
+                # read_buf answers point at the cache file: libfuse splices them to the kernel
+                # (no copy through its own buffer). Asking for more than the kernel offers
+                # makes libfuse refuse the mount.
+                if conn.contents.capable & FUSE_CAP_SPLICE_WRITE:
+                    conn.contents.want |= FUSE_CAP_SPLICE_WRITE
             super().init_fuse_3(conn, config)
+
+        def read_buf(self, path: bytes | None, bufpp: Any, size: int, offset: int,
+                     fip: Any) -> int:
+            # libfuse prefers read_buf to read when both exist. An error raised here never
+            # sets *bufpp: libfuse then replies -errno and frees nothing.
+            answer = self.operations.read_buf(
+                None if path is None else path.decode(self.encoding, self.errors), size,
+                offset, fip.contents)
+            ctypes.cast(bufpp, _VOID_PP)[0] = bufvec(answer)
+            return 0
 
         def readdir_fuse_3(self, path: bytes | None, buf: Any, filler: Any, offset: int,
                            fip: Any, flags: int) -> int:
