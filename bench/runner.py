@@ -39,6 +39,7 @@ MiB = 1 << 20
 KiB = 1 << 10
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKLOADS = ("read", "ttfb", "random", "write", "find", "listing")
+LISTING = "GET /rest/v1.0/folders/{id}"  # bench.calls.endpoint's name for a folder listing
 
 
 @dataclass(frozen=True)
@@ -503,10 +504,14 @@ class Bench:
                                   timeout=300)
         r.add("small_s", "procorefs", done - start)
         calls = self.calls_since(mark)
-        r.add("small_calls", "procorefs", calls.api / len(names))
+        # The first create in a folder the mount never listed lists it: once per folder,
+        # counted apart (the detail says how many), not spread over the files.
+        listings = calls.kinds.get(LISTING, 0)
+        r.add("small_calls", "procorefs", (calls.api - listings) / len(names))
         assert self.emulator is not None
         steps = timeline(self.emulator.requests(mark), user_id=self.user_id, start=start)
-        r.detail("small_calls", f"procorefs, {len(names)} files: {calls.describe()}; "
+        r.detail("small_calls", f"procorefs, {len(names)} files: {calls.describe()} "
+                                f"({listings} of them listing the folder, not per file); "
                                 f"requests ended at: {steps}", run=run)
 
         folder = f"Bench Saves {run}"
@@ -679,7 +684,8 @@ class Bench:
                 targets=[Target("vs_reference", "<=", 1.15, "<= 1.15 x direct")]),
             row("small_s", f"Copy in {s.small_count} x {human(s.small_size)}, until all "
                 "committed", "s", ref="direct client, one by one", detail="small_calls"),
-            row("small_calls", "  ... API calls per file", "calls/file",
+            row("small_calls", "  ... API calls per file (the folder's listing apart)",
+                "calls/file",
                 ref="direct client", load="small_s",
                 targets=[Target("procorefs", "<=", 2, "<= 2 per file")]),
             row("find_cold_s", f"find + stat, cold ({s.folders} folders, {s.files} files)",
