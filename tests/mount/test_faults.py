@@ -91,6 +91,13 @@ def test_a_bulk_copy_under_a_fault_plan_ends_with_exactly_the_local_tree(
     done = subprocess.run(["cp", "-r", str(many_files), str(target)], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr               # no failure reached cp
+
+    def all_saved() -> bool:
+        status = json.loads(mounted.cli("status", "--json", str(mounted.path)).stdout)
+        return int(status["counts"]["committed"]) >= 100
+
+    # The commits run after cp (after their debounce), through the faults: count those too.
+    wait_for(all_saved, 300, "the 100 files to reach Procore", interval=0.5)
     fired = mounted.emulator.faults()
     mounted.emulator.clear_faults()
     remote = stopped(mounted)
