@@ -25,20 +25,10 @@ from procorefs.adapters.fuse.runner import (
 )
 from procorefs.core.types import DirEntry, EntryStat
 from procorefs.errors import FsNotFound
+from tests.unit.test_fuse_operations import GID, UID, _dir, _file
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libfuse 3 API")
 
-UID, GID = 4321, 8765
-
-
-def _file(size: int, *, read_only: bool = False) -> EntryStat:
-    return EntryStat(kind="file", size=size, mtime=1_700_000_000.25, ctime=1_600_000_000.5,
-                     birthtime=1_600_000_000.5, read_only=read_only, remote_id=7, version=2)
-
-
-def _dir(*, read_only: bool = False) -> EntryStat:
-    return EntryStat(kind="dir", size=0, mtime=1_700_000_100.0, ctime=1_600_000_100.0,
-                     birthtime=1_600_000_100.0, read_only=read_only, remote_id=3, version=None)
 
 
 @dataclass
