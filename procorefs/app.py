@@ -251,9 +251,6 @@ def core_config(settings: Settings, request: MountRequest, layout: Layout,
     if request.commit_debounce is not None:
         tuning["commit_debounce"] = request.commit_debounce
     tuning["unmount_timeout"] = request.unmount_wait
-    # A sequential reader's prefetch window grows to this (core/reader.py): 4 ranges of
-    # 16 MiB in flight, as the direct client's parallel download keeps.
-    tuning["prefetch_bytes"] = 64 * 2**20
     if backend == "winfsp":
         # WinFsp hands over Windows names: the codec maps what Windows forbids, and the
         # volume is case-insensitive.

@@ -151,7 +151,9 @@ class CoreConfig:
     content_cache_bytes: int = 2 * 2**30
     poll_interval: float = 30.0
     poll_budget_per_hour: int = 240
-    prefetch_bytes: int = 16 * 2**20
+    # A sequential reader's window grows to this (core/reader.py): 4 ranges of 16 MiB in
+    # flight, as the direct client's parallel download keeps.
+    prefetch_bytes: int = 64 * 2**20
     small_file_bytes: int = 4 * 2**20
     codec: NameCodec = field(default_factory=PosixNameCodec)
     # For user.procore.web_url; taken from the client's settings when not given.
