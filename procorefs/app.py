@@ -251,6 +251,9 @@ def core_config(settings: Settings, request: MountRequest, layout: Layout,
     if request.commit_debounce is not None:
         tuning["commit_debounce"] = request.commit_debounce
     tuning["unmount_timeout"] = request.unmount_wait
+    # A mount's large reads are its prefetch: ``--download-parallel`` is its ranged GETs at
+    # once, as it is for a direct download.
+    tuning["prefetch_workers"] = settings.download_parallel
     if backend == "winfsp":
         # WinFsp hands over Windows names: the codec maps what Windows forbids, and the
         # volume is case-insensitive.

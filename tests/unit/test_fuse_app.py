@@ -15,6 +15,7 @@ from procorefs import app
 from procorefs.cli import build_parser
 from procorefs.cli.mount import child_argv
 from procorefs.config import Settings, settings_from_args
+from procorefs.core.fs import Layout
 
 
 def test_a_missing_mountpoint_is_refused(tmp_path: Path) -> None:
@@ -174,6 +175,18 @@ def test_the_local_only_name_set_follows_the_settings() -> None:
     assert default.is_local_only("Plan.bak", lambda name: name == "Plan.dwg")
     with pytest.raises(app.MountError, match="not one of the default"):
         app.local_name_policy(dataclasses.replace(base, not_local_only=("*.docx",)))
+
+
+def test_download_parallel_sets_how_many_ranges_the_mount_prefetches_at_once(
+        tmp_path: Path) -> None:
+    settings = Settings(environment="production", api_url="", login_url="",
+                        download_parallel=2)
+    request = app.MountRequest(mountpoint=tmp_path / "m", cache_dir=tmp_path / "cache")
+    config = app.core_config(settings, request, Layout("all"))
+    assert config.prefetch_workers == 2
+    default = app.core_config(dataclasses.replace(settings, download_parallel=4), request,
+                              Layout("all"))
+    assert default.prefetch_workers == 4
 
 
 def test_repeated_local_only_flags_reach_the_background_child(tmp_path: Path) -> None:
