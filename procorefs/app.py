@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from procorefs.adapters.fuse.readahead import unescape_mount_field
 from procorefs.config import Settings, ensure_private_dir
 
 if TYPE_CHECKING:
@@ -192,13 +193,9 @@ def _fuse_type(mountpoint: Path) -> str | None:
     found = None
     for line in lines:
         fields = line.split()
-        if len(fields) >= 3 and _unescape_mounts(fields[1]) == wanted:
+        if len(fields) >= 3 and unescape_mount_field(fields[1]) == wanted:
             found = fields[2]
     return found
-
-
-def _unescape_mounts(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def is_mounted(mountpoint: Path) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from procorefs.emulator import seed
-from tests.mount.conftest import Mounted, MountFactory
+from tests.mount.conftest import Mounted, MountFactory, wait_for
 from tests.mount.writing import FOLDER, item
 
 pytestmark = pytest.mark.mount
@@ -145,3 +145,17 @@ def test_a_reader_opened_before_a_writer_reads_what_was_written(
         os.close(reader)
     assert after.startswith(b"written through the mount")
     assert after[25:] == before[25:]
+
+
+def test_the_mount_reads_ahead_a_megabyte_where_it_may(mount_factory: MountFactory) -> None:
+    # readahead.py: 128 KiB FUSE reads otherwise. Only root may raise it; anyone else keeps
+    # the kernel's window, untouched.
+    mounted = mount_factory()
+    dev = os.stat(mounted.path).st_dev
+    knob = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+    want = "1024" if os.geteuid() == 0 else "128"
+    wait_for(lambda: knob.read_text().strip() == want, 10, f"{knob} to read {want}")
+    # Reads still come back exactly, now in requests of up to 1 MiB.
+    size, digest = _expected(mounted, seed.BIG_FILE_PATH)
+    data = _sequential(mounted.path / seed.BIG_FILE_PATH, 4 * MiB)
+    assert len(data) == size and hashlib.sha256(data).hexdigest() == digest

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from procorefs import app
+from procorefs.adapters.fuse.readahead import unescape_mount_field
 from procorefs.cli import build_parser
 from procorefs.cli.mount import child_argv
 from procorefs.config import Settings, settings_from_args
@@ -57,7 +58,7 @@ def test_mount_slugs_are_readable_unique_and_file_safe() -> None:
 
 
 def test_the_mount_table_unescapes_spaces() -> None:
-    assert app._unescape_mounts(r"/home/dana/My\040Docs") == "/home/dana/My Docs"
+    assert unescape_mount_field(r"/home/dana/My\040Docs") == "/home/dana/My Docs"
 
 
 def test_unmounting_what_is_not_mounted_is_refused(tmp_path: Path) -> None:

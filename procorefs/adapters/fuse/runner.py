@@ -72,6 +72,7 @@ from typing import Any
 
 from procorefs.adapters.fuse.library import LibraryInfo, load_mfusepy
 from procorefs.adapters.fuse.operations import CoreFS, FuseOperations
+from procorefs.adapters.fuse.readahead import raise_readahead_soon
 from procorefs.adapters.fuse.threadstate import ThreadStates
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,8 @@ def run_mount(fs: CoreFS, mountpoint: str, options: MountOptions, *,
 
     def mounted() -> None:
         live.set()
+        if sys.platform.startswith("linux"):
+            raise_readahead_soon(mountpoint)  # 128 KiB FUSE reads otherwise (readahead.py)
         if on_mounted is not None:
             on_mounted()
 
