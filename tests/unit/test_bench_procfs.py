@@ -108,3 +108,20 @@ def test_py_spy_collapsed_stacks_boil_down_to_self_and_inclusive_shares() -> Non
     assert "| 60% | `procorefs/api/downloads.py:_get` |" in text
     assert "| 80% | `procorefs/core/reader.py:read` |" in text
     assert frame_label("weird") == "weird"
+
+
+def test_priming_memory_writes_the_bytes_asked_and_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        n = real_write(fd, data)
+        written.append(n)
+        return n
+
+    monkeypatch.setattr(io.os, "write", counting_write)
+    speed = io.prime_memory(tmp_path, size=3 * io.BUFFER + 5)
+    assert sum(written) == 3 * io.BUFFER + 5
+    assert speed > 0
+    assert list(tmp_path.iterdir()) == []
