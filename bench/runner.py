@@ -371,7 +371,7 @@ class Bench:
             r.add("cold_read", "procorefs", n / secs / 1e6)
             io.settle(path)
             with self.watch("warm_read", m.pid):
-                n, secs = io.seq_read(path)
+                n, secs = io.warm_read(path)
             r.add("warm_read", "procorefs", n / secs / 1e6)
         dest = self.work / "direct.bin"
         dest.unlink(missing_ok=True)
@@ -382,7 +382,7 @@ class Bench:
             r.add("cold_read", "reference", n / (time.perf_counter() - start) / 1e6)
         dest.unlink()
         io.settle(self.local_big)  # its pages were written by the download in setup
-        n, secs = io.seq_read(self.local_big)
+        n, secs = io.warm_read(self.local_big)
         r.add("warm_read", "reference", n / secs / 1e6)
         if self._peer_or_miss("cold_read", "warm_read"):
             with self.peer() as p:
@@ -391,7 +391,7 @@ class Bench:
                 n, secs = io.seq_read(path)
                 r.add("cold_read", "rclone", n / secs / 1e6)
                 io.settle(path)
-                n, secs = io.seq_read(path)
+                n, secs = io.warm_read(path)
                 r.add("warm_read", "rclone", n / secs / 1e6)
 
     def run_ttfb(self, run: int) -> None:
@@ -760,7 +760,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         description="Measure procorefs against the direct client, local files and rclone, "
                     "and write bench/results/latest.md and latest.json.")
     parser.add_argument("--runs", type=int, default=None,
-                        help="runs per figure (default 3, or 1 with --quick)")
+                        help="runs per figure (default 5, or 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and one run: a smoke test of the bench itself")
     parser.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
@@ -781,7 +781,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="keep the run's files here instead of a removed temp dir")
     args = parser.parse_args(argv)
     if args.runs is None:
-        args.runs = 1 if args.quick else 3
+        args.runs = 1 if args.quick else 5
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     only = [w.strip() for w in args.only.split(",") if w.strip()]

@@ -125,3 +125,10 @@ def test_priming_memory_writes_the_bytes_asked_and_leaves_nothing_behind(
     assert sum(written) == 3 * io.BUFFER + 5
     assert speed > 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_warm_read_is_the_median_of_several(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    times = iter([0.9, 0.1, 0.3, 0.2, 0.5])
+    monkeypatch.setattr(io, "seq_read", lambda path: (100, next(times)))
+    assert io.warm_read(tmp_path / "f", times=5) == (100, 0.3)
