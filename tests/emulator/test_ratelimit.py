@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from procorefs.emulator.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from procorefs.emulator.seed import COMPANY_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.emulator.test_rest_helpers import api
 from tests.support.emulator import Emulator
 
@@ -57,6 +57,24 @@ def test_windows_are_per_token(emulator: Emulator) -> None:
         fresh = two.get("/rest/v1.0/me")
     assert used == [200, 200, 429]
     assert fresh.status_code == 200
+
+
+def test_windows_are_per_token_and_company(emulator: Emulator) -> None:
+    # §6.2 (emulator): one bucket per (token, Procore-Company-Id); a call without the
+    # header is a bucket of its own.
+    emulator.settings(rate_limit="100/2")
+    with api(emulator, company_id=None) as client:
+
+        def me(company: int | None) -> int:
+            headers = {} if company is None else {"Procore-Company-Id": str(company)}
+            return client.get("/rest/v1.0/me", headers=headers).status_code
+
+        first = [me(COMPANY_ID) for _ in range(3)]
+        other = [me(COMPANY_ID + 1) for _ in range(3)]
+        plain = me(None)
+    assert first == [200, 200, 429]
+    assert other == [200, 200, 429]
+    assert plain == 200
 
 
 def test_every_api_answer_carries_the_headers(emulator: Emulator) -> None:
